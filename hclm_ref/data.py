@@ -1,0 +1,259 @@
+"""Datasets: a synthetic image generator (the offline default), CIFAR-10/100, image folders.
+
+Every loader returns a Dataset: images (N, 32, 32, 3) uint8 in NHWC order and integer labels,
+split into train and test parts. The CIFAR loaders read the official "python version" files
+with a restricted unpickler and never call pickle.load on a downloaded file.
+"""
+
+import hashlib
+import os
+import pickle
+import tarfile
+import urllib.request
+from typing import NamedTuple, Optional
+
+import numpy as np
+from tqdm.auto import tqdm
+
+SYNTHETIC_CLASSES = ("disk", "striped disk", "square", "striped square", "triangle",
+                     "striped triangle", "cross", "striped cross", "ring", "striped ring")
+
+
+class Dataset(NamedTuple):
+    """Images (N, H, W, 3) uint8 and labels (N,) int64 for training and test; class names;
+    optional coarse (super-class) labels."""
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    class_names: tuple
+    coarse_train: Optional[np.ndarray] = None
+    coarse_test: Optional[np.ndarray] = None
+
+
+# ----------------------------------------------------------------------------- synthetic
+
+def _shape_masks(kind, u, v, r):
+    """Boolean masks of a shape of radius r in rotated, centred coordinates u, v (N, S, S)."""
+    if kind == 0:                                                   # disk
+        return u ** 2 + v ** 2 < r ** 2
+    if kind == 1:                                                   # square
+        return (np.abs(u) < 0.8 * r) & (np.abs(v) < 0.8 * r)
+    if kind == 2:                                                   # triangle: 3 half-planes
+        angles = np.deg2rad([90, 210, 330])
+        return np.all([u * np.cos(a) + v * np.sin(a) < 0.5 * r for a in angles], axis=0)
+    if kind == 3:                                                   # cross
+        return ((np.abs(u) < 0.33 * r) & (np.abs(v) < r)) | ((np.abs(v) < 0.33 * r) & (np.abs(u) < r))
+    return (u ** 2 + v ** 2 < r ** 2) & (u ** 2 + v ** 2 > (0.55 * r) ** 2)   # ring
+
+
+def make_synthetic(n_train=5000, n_test=1000, *, size=32, seed=0):
+    """Synthetic 10-class images in 5 super-classes of 2 (shape; solid vs striped fill).
+
+    Each image: a random background colour, two clutter rectangles, one shape (disk, square,
+    triangle, cross or ring) at a random position, radius, rotation and colour, filled solid
+    or with stripes of random frequency and phase, plus Gaussian pixel noise. Position, colour
+    and clutter vary so much that a linear model on pixels does poorly, while a CNN learns
+    the shapes; the super-classes give class similarity a structure for sHCLM.
+    Deterministic for a seed; about a second for 6,000 images. Returns a Dataset.
+    """
+    rng = np.random.default_rng(seed)
+    n = n_train + n_test
+    y = rng.integers(0, 10, n)
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    images = np.empty((n, size, size, 3), np.float32)
+    for start in range(0, n, 1000):                                # bounded memory
+        idx = np.arange(start, min(n, start + 1000))
+        images[idx] = _render(rng, y[idx], xx, yy, size)
+    images = np.clip(images + rng.normal(0, 0.04, images.shape), 0, 1)
+    x = (images * 255).round().astype(np.uint8)
+    return Dataset(x[:n_train], y[:n_train], x[n_train:], y[n_train:], SYNTHETIC_CLASSES,
+                   y[:n_train] // 2, y[n_train:] // 2)
+
+
+def _render(rng, y, xx, yy, size):
+    m = len(y)
+    img = np.broadcast_to(rng.uniform(0, 1, (m, 1, 1, 3)), (m, size, size, 3)).copy()
+    for _ in range(2):                                            # clutter rectangles
+        x0, y0 = rng.uniform(-2, size, (2, m, 1, 1))
+        w, h = rng.uniform(2, 7, (2, m, 1, 1))
+        box = (xx >= x0) & (xx < x0 + w) & (yy >= y0) & (yy < y0 + h)
+        img = np.where(box[..., None], rng.uniform(0, 1, (m, 1, 1, 3)), img)
+    cx, cy = rng.uniform(11, size - 11, (2, m, 1, 1))
+    r = rng.uniform(8, 12, (m, 1, 1))
+    theta = rng.uniform(0, 2 * np.pi, (m, 1, 1))
+    u = (xx - cx) * np.cos(theta) + (yy - cy) * np.sin(theta)
+    v = -(xx - cx) * np.sin(theta) + (yy - cy) * np.cos(theta)
+    shape = np.zeros((m, size, size), bool)
+    for kind in range(5):
+        sel = (y // 2) == kind
+        shape[sel] = _shape_masks(kind, u[sel], v[sel], r[sel])
+    colour = rng.uniform(0, 1, (m, 1, 1, 3))
+    period = rng.uniform(4.0, 6.0, (m, 1, 1))
+    stripes = np.sin(2 * np.pi * u / period + rng.uniform(0, 2 * np.pi, (m, 1, 1))) > 0
+    dark = (y % 2 == 1)[:, None, None] & stripes                    # odd classes are striped
+    fill = np.where(dark[..., None], colour * 0.25, colour)
+    return np.where(shape[..., None], fill, img)
+
+
+# --------------------------------------------------------------------------------- CIFAR
+
+CIFAR = {
+    "cifar10": {"url": "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
+                "md5": "c58f30108f718f92721af3b95e74349a", "folder": "cifar-10-batches-py",
+                "train": [f"data_batch_{i}" for i in range(1, 6)], "test": ["test_batch"],
+                "meta": "batches.meta", "names": "label_names", "label": "labels"},
+    "cifar100": {"url": "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz",
+                 "md5": "eb9058c3a382ffc7106e4002c42a8d85", "folder": "cifar-100-python",
+                 "train": ["train"], "test": ["test"], "meta": "meta",
+                 "names": "fine_label_names", "label": "fine_labels"},
+}
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    """Rebuilds only plain containers, bytes, str, numbers and NumPy arrays; refuses every
+    other global, so a crafted file cannot run code when it is read."""
+    ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+               ("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "scalar"),
+               ("numpy._core.multiarray", "scalar"), ("_codecs", "encode")}
+
+    def find_class(self, module, name):
+        if (module, name) in self.ALLOWED:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"refusing to load {module}.{name} from a dataset file")
+
+
+def read_pickle_batch(path):
+    """Read one CIFAR batch file with the restricted unpickler; keys come back as str."""
+    with open(path, "rb") as f:
+        d = _RestrictedUnpickler(f, encoding="bytes").load()
+    if not isinstance(d, dict):
+        raise ValueError(f"{path} does not hold a CIFAR batch (a dict); got {type(d).__name__}")
+    return {k.decode() if isinstance(k, bytes) else k: v for k, v in d.items()}
+
+
+def default_data_dir():
+    """$HCLM_REF_DATA if set, else ~/.cache/hclm_ref."""
+    return os.environ.get("HCLM_REF_DATA") or os.path.join(os.path.expanduser("~"), ".cache", "hclm_ref")
+
+
+def _md5(path):
+    h = hashlib.md5()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def download(url, path, md5, *, progress=True):
+    """Download url to path atomically (a .part file renamed on success, removed on any
+    failure or Ctrl-C) and check its MD5."""
+    part = f"{path}.part"
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response, open(part, "wb") as out:
+            total = int(response.headers.get("Content-Length") or 0)
+            with tqdm(total=total, unit="B", unit_scale=True, disable=not progress,
+                      desc=os.path.basename(path)) as bar:
+                for block in iter(lambda: response.read(1 << 20), b""):
+                    out.write(block)
+                    bar.update(len(block))
+        if _md5(part) != md5:
+            raise OSError(f"MD5 mismatch for {url}: the download is corrupt")
+        os.replace(part, path)
+    finally:
+        if os.path.exists(part):
+            os.remove(part)
+
+
+def _safe_extract(archive, target):
+    with tarfile.open(archive, "r:gz") as tar:
+        tar.extractall(target, filter="data")       # no absolute paths, links out, devices
+
+
+def _locate_cifar(name, data_dir, download_ok):
+    spec = CIFAR[name]
+    folder = os.path.join(data_dir, spec["folder"])
+    if os.path.isdir(folder):
+        return folder
+    archive = os.path.join(data_dir, os.path.basename(spec["url"]))
+    if not os.path.exists(archive):
+        if not download_ok:
+            raise FileNotFoundError(f"{name} not found: put the extracted folder {spec['folder']}/ "
+                                    f"or {os.path.basename(spec['url'])} in {data_dir}")
+        os.makedirs(data_dir, exist_ok=True)
+        try:
+            download(spec["url"], archive, spec["md5"])
+        except OSError as err:
+            raise FileNotFoundError(
+                f"could not download {name} ({err}); offline, download {spec['url']} elsewhere "
+                f"and put it (or its extracted folder {spec['folder']}/) in {data_dir}") from err
+    elif _md5(archive) != spec["md5"]:
+        raise ValueError(f"{archive} does not have the official MD5 {spec['md5']}; delete it")
+    _safe_extract(archive, data_dir)
+    return folder
+
+
+def _cifar_images(batch):
+    data = np.asarray(batch["data"], dtype=np.uint8)
+    if data.ndim != 2 or data.shape[1] != 3072:
+        raise ValueError(f"CIFAR batch data must be (n, 3072) uint8; got {data.shape}")
+    return data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1).copy()     # R, G, B planes -> NHWC
+
+
+def load_cifar(name="cifar10", data_dir=None, *, download_ok=True):
+    """CIFAR-10 or CIFAR-100 from data_dir (default: default_data_dir()).
+
+    data_dir may hold the extracted official folder or the official archive; otherwise the
+    archive is downloaded (MD5-checked, written atomically) and extracted. Returns a Dataset;
+    CIFAR-100 also fills coarse_train / coarse_test with its 20 super-class labels.
+    """
+    if name not in CIFAR:
+        raise ValueError(f"name must be one of {tuple(CIFAR)}; got {name!r}")
+    spec = CIFAR[name]
+    folder = _locate_cifar(name, data_dir or default_data_dir(), download_ok)
+    parts = {}
+    for split in ("train", "test"):
+        batches = [read_pickle_batch(os.path.join(folder, f)) for f in spec[split]]
+        x = np.concatenate([_cifar_images(b) for b in batches])
+        y = np.concatenate([np.asarray(b[spec["label"]], np.int64) for b in batches])
+        coarse = np.concatenate([np.asarray(b["coarse_labels"], np.int64) for b in batches]) \
+            if name == "cifar100" else None
+        parts[split] = (x, y, coarse)
+    meta = read_pickle_batch(os.path.join(folder, spec["meta"]))
+    names = tuple(n.decode() if isinstance(n, bytes) else n for n in meta[spec["names"]])
+    (xtr, ytr, ctr), (xte, yte, cte) = parts["train"], parts["test"]
+    return Dataset(xtr, ytr, xte, yte, names, ctr, cte)
+
+
+# ------------------------------------------------------------------------- image folders
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
+
+
+def load_image_folder(root, *, size=32, test_fraction=0.2, seed=0):
+    """Images in root/<class>/*.png|jpg..., resized to size x size RGB with Pillow.
+
+    Classes are the sub-folder names in sorted order; a seeded, class-stratified split puts
+    test_fraction of each class in the test part. Returns a Dataset.
+    """
+    from PIL import Image
+    if not os.path.isdir(root):
+        raise FileNotFoundError(f"root must be a folder of class sub-folders; {root} is not a folder")
+    classes = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)))
+    images, labels = [], []
+    for c, name in enumerate(classes):
+        for f in sorted(os.listdir(os.path.join(root, name))):
+            if f.lower().endswith(IMAGE_SUFFIXES):
+                with Image.open(os.path.join(root, name, f)) as im:
+                    images.append(np.asarray(im.convert("RGB").resize((size, size), Image.BILINEAR)))
+                labels.append(c)
+    if len(classes) < 2 or not images:
+        raise ValueError(f"root must hold at least 2 class folders with images; found {len(classes)} "
+                         f"classes and {len(images)} images in {root}")
+    x, y = np.stack(images), np.array(labels, np.int64)
+    rng = np.random.default_rng(seed)
+    test = np.zeros(len(y), bool)
+    for c in range(len(classes)):
+        idx = rng.permutation(np.nonzero(y == c)[0])
+        test[idx[:int(round(test_fraction * len(idx)))]] = True
+    return Dataset(x[~test], y[~test], x[test], y[test], tuple(classes))

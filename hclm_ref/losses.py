@@ -1,0 +1,98 @@
+"""Losses of HCLM training: proxy cross-entropy (Eq. 8), Hamming triplet (Eqs. 22-24), multi-label
+BCE (Eq. 25). All take the hashing-layer outputs nu (N, d) in [-1, 1] and are autograd-traceable.
+
+The logit scale. With ±1 proxies the raw logits <nu, w_c> span [-d, d], so cross-entropy is
+already near zero when nu is only a fraction of the way to its proxy: nothing pushes nu to
+saturate at ±1 and the signs b = sgn(nu) stay noisy. We use logits s <nu, w_c> / d instead.
+With nu = w_y exactly, the margin of the true logit over the best other is s · 2 min d_H / d
+(margins.py), bounded by s; a smaller s therefore forces nu further out towards its proxy
+(more binary codes) before the loss is small, at the price of a harder optimisation. This is
+the mechanism behind the paper's claim that fixed binary proxies make nu saturate (Sec. 4.2).
+Measured with the reference network on CIFAR-10 at 48 bits (issue #4): raw logits gave test
+accuracy 0.844 but mAP 0.456 and mean |nu - sgn nu| 0.54; s = 8 gave mAP 0.634-0.707 with
+|nu - sgn nu| 0.27-0.29. Derived in tutorials/06-training-with-fixed-proxies.md.
+"""
+
+import autograd.numpy as anp
+import numpy as onp
+from autograd.scipy.special import logsumexp
+
+DEFAULT_SCALE = 8.0
+
+
+def proxy_logits(nu, W, scale=DEFAULT_SCALE):
+    """Logits s <nu, w_c> / d of every class: nu (N, d), W (C, d) -> (N, C)."""
+    return anp.dot(nu, anp.transpose(W)) * (scale / W.shape[1])
+
+
+def proxy_loss(nu, y, W, scale=DEFAULT_SCALE):
+    """Mean softmax cross-entropy with proxies W (Eq. 8): -log softmax(s <nu, w_c> / d)_y.
+
+    nu (N, d); y (N,) ints in 0..C-1; W (C, d): fixed (HCLM, sHCLM, ...) when passed as a
+    constant, learned (the paper's "Learned" ablation) when it is part of the parameters
+    being differentiated. Returns a scalar.
+    """
+    logits = proxy_logits(nu, W, scale)
+    log_prob = logits - logsumexp(logits, axis=1, keepdims=True)
+    return -anp.mean(log_prob[onp.arange(len(y)), y])
+
+
+def hamming_surrogate(nu_a, nu_b):
+    """Continuous Hamming distance (d - nu_a . nu_b) / 2 row by row (Eq. 23): (N,)."""
+    return 0.5 * (nu_a.shape[1] - anp.sum(nu_a * nu_b, axis=1))
+
+
+def sample_triplets(y, rng):
+    """In-batch triplets: for every anchor with a positive and a negative in the batch, one
+    random positive (same class, not itself) and one random negative (another class).
+
+    y (N,) ints; rng a numpy Generator. Returns index arrays (anchor, positive, negative).
+    """
+    y = onp.asarray(y)
+    same = y[:, None] == y[None, :]
+    onp.fill_diagonal(same, False)
+    other = y[:, None] != y[None, :]
+    anchors = onp.nonzero(same.any(axis=1) & other.any(axis=1))[0]
+    # a uniform choice among the True entries of a row: argmax of random keys masked to them
+    keys = rng.random((len(anchors), len(y)))
+    positive = onp.argmax(onp.where(same[anchors], keys, -1.0), axis=1)
+    negative = onp.argmax(onp.where(other[anchors], keys, -1.0), axis=1)
+    return anchors, positive, negative
+
+
+def triplet_loss(nu, triplets, margin=2.0):
+    """Hamming-space logistic triplet loss log(1 + e^{m + d_H(a,p) - d_H(a,n)}) (Eq. 22),
+    with the surrogate of Eq. 23; mean over the triplets (0 when there are none). margin m in bits.
+    """
+    a, p, n = triplets
+    if len(a) == 0:
+        return 0.0 * anp.sum(nu)
+    z = margin + hamming_surrogate(nu[a], nu[p]) - hamming_surrogate(nu[a], nu[n])
+    return anp.mean(anp.logaddexp(0.0, z))
+
+
+def joint_loss(nu, y, W, triplets, *, lam=1.0, scale=DEFAULT_SCALE, margin=2.0):
+    """L = L_p + lambda L_t (Eq. 24)."""
+    return proxy_loss(nu, y, W, scale) + lam * triplet_loss(nu, triplets, margin)
+
+
+def tag_weights(tags):
+    """Class-balancing weights c_k of Eq. (25): inverse tag frequency, scaled to mean 1.
+
+    tags (n, T) binary. Tags that never occur get weight 0.
+    """
+    freq = onp.asarray(tags, onp.float64).mean(axis=0)
+    c = onp.divide(1.0, freq, out=onp.zeros_like(freq), where=freq > 0)
+    return c * (onp.count_nonzero(c) / c.sum())
+
+
+def multilabel_loss(nu, tags, W, weights, scale=DEFAULT_SCALE):
+    """Class-balanced binary cross-entropy with s_k(x) = sigmoid(s <w_k, nu> / d) (Eq. 25):
+    -mean_n sum_k c_k [t_nk log s_k + (1 - t_nk) log(1 - s_k)].
+
+    nu (N, d); tags (N, T) binary; W (T, d) one proxy per tag; weights (T,) from tag_weights.
+    """
+    z = proxy_logits(nu, W, scale)
+    # log s = -log(1 + e^-z), log(1 - s) = -log(1 + e^z), both computed without overflow
+    per_tag = tags * anp.logaddexp(0.0, -z) + (1 - tags) * anp.logaddexp(0.0, z)
+    return anp.mean(anp.sum(per_tag * weights, axis=1))

@@ -1,0 +1,123 @@
+"""Datasets: synthetic generator, CIFAR loader (restricted unpickler, archive, download), folders."""
+
+import hashlib
+import os
+import pickle
+import tarfile
+
+import numpy as np
+import pytest
+
+from hclm_ref import data
+from hclm_ref.data import load_cifar, load_image_folder, make_synthetic, read_pickle_batch
+
+SHARED_CIFAR = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data")
+
+
+def test_synthetic_is_deterministic_balanced_and_structured():
+    a, b = make_synthetic(300, 100, seed=3), make_synthetic(300, 100, seed=3)
+    assert a.x_train.tobytes() == b.x_train.tobytes() and np.array_equal(a.y_test, b.y_test)
+    assert a.x_train.shape == (300, 32, 32, 3) and a.x_train.dtype == np.uint8
+    assert set(a.y_train) == set(range(10)) and np.array_equal(a.coarse_train, a.y_train // 2)
+    assert make_synthetic(300, 100, seed=4).x_train.tobytes() != a.x_train.tobytes()
+
+
+def fake_cifar(folder, n=20, seed=0):
+    """Write a tiny CIFAR-10 in the official layout: pickled dicts with bytes keys."""
+    rng = np.random.default_rng(seed)
+    os.makedirs(folder)
+    images = {}
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        d = {b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
+             b"labels": [int(v) for v in rng.integers(0, 10, n)], b"batch_label": name.encode(),
+             b"filenames": [f"{i}.png".encode() for i in range(n)]}
+        images[name] = d
+        with open(os.path.join(folder, name), "wb") as f:
+            pickle.dump(d, f, protocol=2)
+    with open(os.path.join(folder, "batches.meta"), "wb") as f:
+        pickle.dump({b"label_names": [f"class{i}".encode() for i in range(10)]}, f, protocol=2)
+    return images
+
+
+def test_cifar_from_extracted_folder_decodes_planes(tmp_path):
+    batches = fake_cifar(str(tmp_path / "cifar-10-batches-py"))
+    d = load_cifar("cifar10", str(tmp_path), download_ok=False)
+    assert d.x_train.shape == (100, 32, 32, 3) and d.x_test.shape == (20, 32, 32, 3)
+    raw = batches["data_batch_1"][b"data"][0]
+    # pixel (row 0, col 1): R at index 1, G at 1024 + 1, B at 2048 + 1
+    assert tuple(d.x_train[0, 0, 1]) == (raw[1], raw[1025], raw[2049])
+    assert d.y_train[0] == batches["data_batch_1"][b"labels"][0]
+    assert d.class_names[3] == "class3"
+
+
+def make_archive(tmp_path):
+    src = tmp_path / "src"
+    fake_cifar(str(src / "cifar-10-batches-py"))
+    archive = tmp_path / "cifar-10-python.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(src / "cifar-10-batches-py", arcname="cifar-10-batches-py")
+    return archive, hashlib.md5(archive.read_bytes()).hexdigest()
+
+
+def test_cifar_from_archive_and_download(tmp_path, monkeypatch):
+    archive, md5 = make_archive(tmp_path)
+    monkeypatch.setitem(data.CIFAR["cifar10"], "md5", md5)
+    monkeypatch.setitem(data.CIFAR["cifar10"], "url", archive.as_uri())      # file:// "download"
+    target = tmp_path / "cache"
+    d = load_cifar("cifar10", str(target))
+    assert d.x_train.shape == (100, 32, 32, 3)
+    assert sorted(os.listdir(target)) == ["cifar-10-batches-py", "cifar-10-python.tar.gz"]
+    # the archive alone is enough too
+    (target / "cifar-10-batches-py").rename(target / "moved")
+    assert load_cifar("cifar10", str(target), download_ok=False).x_test.shape == (20, 32, 32, 3)
+
+
+def test_bad_download_leaves_no_file_and_offline_message(tmp_path, monkeypatch):
+    archive, _ = make_archive(tmp_path)
+    monkeypatch.setitem(data.CIFAR["cifar10"], "url", archive.as_uri())
+    monkeypatch.setitem(data.CIFAR["cifar10"], "md5", "0" * 32)                # corrupt
+    target = tmp_path / "cache"
+    with pytest.raises(FileNotFoundError, match="put it"):
+        load_cifar("cifar10", str(target))
+    assert os.listdir(target) == []                                           # no half file
+    with pytest.raises(FileNotFoundError, match="cifar-10-batches-py"):
+        load_cifar("cifar10", str(tmp_path / "empty"), download_ok=False)
+    with pytest.raises(ValueError, match="name"):
+        load_cifar("mnist", str(tmp_path))
+
+
+def test_restricted_unpickler_refuses_code(tmp_path):
+    class Evil:
+        def __reduce__(self):
+            return (os.system, ("echo pwned",))
+    path = tmp_path / "data_batch_1"
+    path.write_bytes(pickle.dumps({b"data": Evil()}))
+    with pytest.raises(pickle.UnpicklingError, match="refusing"):
+        read_pickle_batch(str(path))
+
+
+@pytest.mark.skipif(not os.path.isdir(os.path.join(SHARED_CIFAR, "cifar-10-batches-py")),
+                    reason="the shared CIFAR-10 copy is not beside the project")
+def test_real_cifar10_statistics():
+    d = load_cifar("cifar10", SHARED_CIFAR, download_ok=False)
+    assert d.x_train.shape == (50000, 32, 32, 3) and d.x_test.shape == (10000, 32, 32, 3)
+    assert np.all(np.bincount(d.y_train) == 5000) and np.all(np.bincount(d.y_test) == 1000)
+    means = d.x_train.reshape(-1, 3).mean(axis=0) / 255
+    np.testing.assert_allclose(means, [0.4914, 0.4822, 0.4465], atol=1e-3)    # published values
+    assert d.class_names[0] == "airplane" and d.class_names[9] == "truck"
+
+
+def test_image_folder(tmp_path):
+    from PIL import Image
+    rng = np.random.default_rng(0)
+    for c in ("cats", "dogs"):
+        os.makedirs(tmp_path / c)
+        for i in range(5):
+            Image.fromarray(rng.integers(0, 256, (40, 50, 3), dtype=np.uint8)).save(tmp_path / c / f"{i}.png")
+    (tmp_path / "cats" / "notes.txt").write_text("not an image")
+    d = load_image_folder(str(tmp_path), test_fraction=0.4)
+    assert d.class_names == ("cats", "dogs")
+    assert d.x_train.shape == (6, 32, 32, 3) and d.x_test.shape == (4, 32, 32, 3)
+    assert np.bincount(d.y_test).tolist() == [2, 2]
+    with pytest.raises(ValueError, match="at least 2 class"):
+        load_image_folder(str(tmp_path / "cats"))

@@ -1,0 +1,99 @@
+"""Layers: gradient checks (order 2), the im2col/col2im adjoint, naive loop references."""
+
+import autograd.numpy as anp
+import numpy as np
+import pytest
+from autograd import grad
+from autograd.test_util import check_grads
+
+from hclm_ref import nn
+
+
+@pytest.mark.parametrize("H,W,k,stride,padding", [(5, 5, 3, 1, 1), (6, 5, 3, 2, 1), (7, 7, 3, 2, 0),
+                                                  (4, 6, 2, 2, 0), (6, 6, 5, 1, 2), (5, 7, 3, 3, 2)])
+def test_im2col_col2im_adjoint(H, W, k, stride, padding):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, H, W, 3))
+    cols = nn.im2col(x, k, k, stride, padding)
+    y = rng.standard_normal(cols.shape)
+    np.testing.assert_allclose(np.sum(cols * y), np.sum(x * nn.col2im(y, x.shape, k, k, stride, padding)),
+                               rtol=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_conv_equals_naive_loops(seed):
+    rng = np.random.default_rng(seed)
+    H, W, k = rng.integers(4, 9), rng.integers(4, 9), rng.choice([1, 2, 3])
+    stride, padding = rng.integers(1, 3), rng.integers(0, 2)
+    x = rng.standard_normal((2, H, W, 3))
+    Wt = rng.standard_normal((k, k, 3, 4))
+    np.testing.assert_allclose(nn.conv2d(x, Wt, stride=stride, padding=padding),
+                               nn.conv2d_naive(x, Wt, stride, padding), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("size,stride", [(2, 2), (3, 2), (2, 1), (3, 3)])
+def test_pooling_equals_naive_loops(size, stride):
+    x = np.random.default_rng(1).standard_normal((2, 7, 6, 3))
+    np.testing.assert_allclose(nn.max_pool(x, size, stride), nn.pool2d_naive(x, size, stride, np.max))
+    np.testing.assert_allclose(nn.avg_pool(x, size, stride), nn.pool2d_naive(x, size, stride, np.mean))
+
+
+@pytest.mark.parametrize("stride,padding", [(1, 0), (1, 1), (2, 1), (2, 0)])
+def test_conv_gradients(stride, padding):
+    rng = np.random.default_rng(2)
+    x, Wt = rng.standard_normal((2, 5, 5, 2)), rng.standard_normal((3, 3, 2, 3))
+    check_grads(lambda x, w: nn.conv2d(x, w, stride=stride, padding=padding), modes=["rev"], order=2)(x, Wt)
+
+
+def test_pooling_gradients():
+    x = np.random.default_rng(3).standard_normal((2, 6, 6, 2))
+    check_grads(lambda x: nn.max_pool(x, 2), modes=["rev"], order=2)(x)
+    check_grads(lambda x: nn.max_pool(x, 3, 2), modes=["rev"], order=2)(x)
+    check_grads(lambda x: nn.avg_pool(x, 3, 1), modes=["rev"], order=2)(x)
+    check_grads(nn.global_avg_pool, modes=["rev"], order=2)(x)
+
+
+def test_max_pool_tie_shares_gradient():
+    x = np.zeros((1, 2, 2, 1))
+    np.testing.assert_allclose(grad(lambda x: anp.sum(nn.max_pool(x)))(x), 0.25)
+
+
+def test_batch_norm_gradients_and_modes():
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((4, 3, 3, 2))
+    gamma, beta = rng.standard_normal(2), rng.standard_normal(2)
+    rm, rv = np.zeros(2), np.ones(2)
+    check_grads(lambda x, g, b: nn.batch_norm(x, g, b, rm, rv, True)[0], modes=["rev"], order=2)(x, gamma, beta)
+    check_grads(lambda x, g, b: nn.batch_norm(x, g, b, rm, rv, False)[0], modes=["rev"], order=2)(x, gamma, beta)
+    y, (m, v) = nn.batch_norm(x, np.ones(2), np.zeros(2), rm, rv, True)
+    np.testing.assert_allclose(y.mean(axis=(0, 1, 2)), 0, atol=1e-12)
+    np.testing.assert_allclose(m, x.mean(axis=(0, 1, 2)))
+    np.testing.assert_allclose(v, x.var(axis=(0, 1, 2)))
+    y_eval, stats = nn.batch_norm(x, np.ones(2), np.zeros(2), m, v, False)
+    assert stats is None
+    np.testing.assert_allclose(y_eval, y, atol=1e-4)      # eval with the batch's own statistics
+
+
+def test_relu_and_hashing_layer_gradients():
+    rng = np.random.default_rng(5)
+    check_grads(nn.relu, modes=["rev"], order=2)(rng.standard_normal((3, 4)))
+    q, L, b = rng.standard_normal((3, 5)), rng.standard_normal((5, 4)), rng.standard_normal(4)
+    check_grads(nn.hashing_layer, modes=["rev"], order=2)(q, L, b)
+    np.testing.assert_allclose(nn.hashing_layer(q, L, b), np.tanh(q @ L + b))      # Eq. 7
+
+
+def test_network_shapes_dtypes_and_float32_gradients():
+    rng = np.random.default_rng(6)
+    widths = (4, "M", 8)
+    params, state = nn.init_params(rng, 12, widths=widths)
+    x = rng.standard_normal((3, 8, 8, 3)).astype(np.float32)
+    nu, q, stats = nn.forward(params, x, state, widths=widths, train=True)
+    assert nu.shape == (3, 12) and q.shape == (3, 8) and nu.dtype == np.float32
+    assert np.all(np.abs(nu) <= 1) and set(stats) == {"bn0.mean", "bn0.var", "bn1.mean", "bn1.var"}
+    g = grad(lambda p: anp.sum(nn.forward(p, x, state, widths=widths, train=True)[0] ** 2))(params)
+    assert all(g[k].dtype == np.float32 and g[k].shape == params[k].shape for k in params)
+    new_state = nn.update_state(state, stats)
+    np.testing.assert_allclose(new_state["bn0.mean"], 0.9 * state["bn0.mean"] + 0.1 * stats["bn0.mean"])
+    a, _ = nn.init_params(np.random.default_rng(7), 12, widths=widths)
+    b, _ = nn.init_params(np.random.default_rng(7), 12, widths=widths)
+    assert all(a[k].tobytes() == b[k].tobytes() for k in a)
