@@ -4,7 +4,8 @@ Layout is NHWC (batch, height, width, channels): the channels of a pixel are con
 im2col gathers whole channel vectors and a convolution is one (N*Ho*Wo, kh*kw*Cin) x
 (kh*kw*Cin, Cout) matrix product. im2col and col2im are autograd primitives whose VJPs are each
 other (they are transposes: <im2col(x), y> = <x, col2im(y)>), so gradients of every order flow
-through them; the matrix products use autograd.numpy, so weight gradients come for free.
+through them; the matrix product is a `matmul` primitive whose VJPs are g B^T and A^T g, so
+kernel gradients come for free.
 Parameters are a plain dict of float32 arrays; batch-norm running statistics live in a separate
 `state` dict that training updates outside the gradient. Derived in tutorials/05-a-cnn-by-hand.md.
 """

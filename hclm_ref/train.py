@@ -18,8 +18,10 @@ from autograd.tracer import getval
 from tqdm.auto import tqdm
 
 from . import nn
-from .losses import DEFAULT_SCALE, proxy_logits, proxy_loss, sample_triplets, triplet_loss
+from ._validate import sign
+from .losses import DEFAULT_SCALE, proxy_loss, sample_triplets, triplet_loss
 from .margins import binarization_error
+from .proxies import class_similarity, semantic_assignment
 
 
 @dataclass
@@ -40,6 +42,8 @@ class TrainConfig:
     triplet_margin: float = 2.0
     learn_proxies: bool = False
     augment: bool = True
+    clean_epochs: int = 0
+    semantic_epoch: int = 0
     val_fraction: float = 0.1
     seed: int = 0
     widths: tuple = field(default=nn.DEFAULT_WIDTHS)
@@ -101,7 +105,7 @@ def evaluate(params, state, x, y, proxies, norm, widths):
     codes sgn(nu) (what retrieval sees), and the mean binarization error |nu - sgn nu|."""
     nu, _ = encode(params, state, x, norm, widths=widths)
     W = params.get("proxies", proxies)
-    codes = np.where(nu >= 0, 1, -1)
+    codes = sign(nu).astype(np.float32)
     return {"accuracy": float(np.mean(np.argmax(nu @ W.T, axis=1) == y)),
             "code_accuracy": float(np.mean(np.argmax(codes @ np.sign(W).T, axis=1) == y)),
             "binarization_error": binarization_error(nu)["mean"]}
@@ -168,17 +172,58 @@ def _objective(params, state, xb, yb, proxies, scale, cfg, triplets, aux):
     return loss
 
 
-def train(x, y, proxies, cfg=TrainConfig(), *, checkpoint=None, resume=False, progress=True,
+def _run_epoch(params, state, velocity, proxies, x, y, order, norm, epoch, cfg, progress):
+    """One pass over `order` (shuffled training indices). Returns params, state, velocity and
+    the epoch's record (running loss, accuracy, binarization error, images per second)."""
+    rng = np.random.default_rng([cfg.seed, epoch])           # every random choice of this epoch
+    steps = len(order) // cfg.batch_size
+    total = steps * cfg.epochs
+    grad_fn = value_and_grad(_objective)
+    bar = tqdm(range(steps), desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not progress, leave=False)
+    t0, seen, sums = time.perf_counter(), 0, np.zeros(3)       # loss, accuracy, |nu - sgn nu|
+    for i in bar:
+        step = epoch * steps + i
+        batch = order[i * cfg.batch_size:(i + 1) * cfg.batch_size]
+        xb, yb = normalise(x[batch], *norm), y[batch]
+        if cfg.augment and epoch < cfg.epochs - cfg.clean_epochs:
+            xb = augment(xb, rng)
+        triplets = sample_triplets(yb, rng) if cfg.triplet_weight else None
+        s = cfg.scale if cfg.scale_final is None else \
+            cfg.scale + (cfg.scale_final - cfg.scale) * step / max(1, total - 1)
+        aux = {}
+        loss, grads = grad_fn(params, state, xb, yb, proxies, s, cfg, triplets, aux)
+        if not np.isfinite(loss):
+            raise FloatingPointError(f"loss became {loss} at epoch {epoch + 1}, step {i + 1}; "
+                                     f"lower the learning rate (lr={cfg.lr})")
+        params, velocity = sgd_step(params, grads, velocity, learning_rate(step, total, cfg), cfg)
+        state = nn.update_state(state, aux["stats"])
+        seen += len(batch)
+        sums += [float(loss), np.mean(np.argmax(aux["nu"] @ aux["W"].T, axis=1) == yb),
+                 np.mean(1 - np.abs(aux["nu"]))]
+        mean = sums / (i + 1)
+        bar.set_postfix(loss=f"{mean[0]:.3f}", acc=f"{mean[1]:.3f}", bin_err=f"{mean[2]:.3f}",
+                        img_s=f"{seen / (time.perf_counter() - t0):.0f}")
+    mean = sums / steps
+    return params, state, velocity, {
+        "epoch": epoch + 1, "loss": float(mean[0]), "train_accuracy": float(mean[1]),
+        "train_binarization_error": float(mean[2]),
+        "images_per_second": seen / (time.perf_counter() - t0)}
+
+
+def train(x, y, proxies, cfg=None, *, checkpoint=None, resume=False, progress=True,
           on_epoch=None):
     """Train the network of cfg.widths so that nu(x) approaches the proxy of y (Eq. 8).
 
     x (N, H, W, 3) uint8; y (N,) ints in 0..C-1; proxies (C, d) ±1 (fixed, or the initial
-    value when cfg.learn_proxies). checkpoint: .npz path written after every epoch; with
+    value when cfg.learn_proxies); cfg a TrainConfig (default: TrainConfig()). checkpoint: .npz path written after every epoch; with
     resume=True training continues from it. on_epoch(record) is called after each epoch's
-    checkpoint is written (an exception there interrupts training resumably). Raises FloatingPointError if the loss becomes
-    NaN or infinite. Returns a dict with params, state, norm (channel mean, std), history
-    (per-epoch records), and best_epoch (highest validation code accuracy: model selection).
+    checkpoint is written (an exception there interrupts training resumably). Raises
+    FloatingPointError if the loss becomes NaN or infinite. Returns a dict: params and state
+    of the epoch with the best validation code accuracy (model selection; the last epoch
+    without validation), the proxies it used, best_epoch, norm (channel mean, std), history
+    (per-epoch records), last_params and last_state.
     """
+    cfg = cfg or TrainConfig()
     proxies = np.asarray(proxies, np.float32)
     train_idx, val_idx = validation_split(len(x), cfg.val_fraction, cfg.seed)
     norm = channel_stats(x[train_idx])
@@ -186,67 +231,59 @@ def train(x, y, proxies, cfg=TrainConfig(), *, checkpoint=None, resume=False, pr
     if cfg.learn_proxies:
         params["proxies"] = proxies.copy()
     velocity = {k: np.zeros_like(v) for k, v in params.items()}
-    best, history, start_epoch, best_score, best_epoch = None, [], 0, -np.inf, 0
+    best, history, meta = None, [], {"epoch": -1, "best_score": -np.inf, "best_epoch": 0}
     if resume and checkpoint and os.path.exists(checkpoint):
         arrays, meta = load_checkpoint(checkpoint)
-        params, state, velocity, best = arrays["params"], arrays["state"], arrays["velocity"], arrays["best"]
-        history, start_epoch = meta["history"], meta["epoch"] + 1
-        best_score, best_epoch = meta["best_score"], meta["best_epoch"]
-    steps_per_epoch = len(train_idx) // cfg.batch_size
-    total = steps_per_epoch * cfg.epochs
-    grad_fn = value_and_grad(_objective)
-    for epoch in range(start_epoch, cfg.epochs):
-        rng = np.random.default_rng([cfg.seed, epoch])
-        order = rng.permutation(train_idx)
-        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{cfg.epochs}",
-                   disable=not progress, leave=False)
-        t0, seen, run_loss, run_acc, run_err = time.perf_counter(), 0, 0.0, 0.0, 0.0
-        for i in bar:
-            step = epoch * steps_per_epoch + i
-            batch = order[i * cfg.batch_size:(i + 1) * cfg.batch_size]
-            xb = normalise(x[batch], *norm)
-            xb = augment(xb, rng) if cfg.augment else xb
-            yb = y[batch]
-            triplets = sample_triplets(yb, rng) if cfg.triplet_weight else None
-            s = cfg.scale if cfg.scale_final is None else \
-                cfg.scale + (cfg.scale_final - cfg.scale) * step / max(1, total - 1)
-            aux = {}
-            loss, grads = grad_fn(params, state, xb, yb, proxies, s, cfg, triplets, aux)
-            if not np.isfinite(loss):
-                raise FloatingPointError(f"loss became {loss} at epoch {epoch + 1}, step {i + 1}; "
-                                         f"lower the learning rate (lr={cfg.lr})")
-            params, velocity = sgd_step(params, grads, velocity, learning_rate(step, total, cfg), cfg)
-            state = nn.update_state(state, aux["stats"])
-            seen += len(batch)
-            run_loss += float(loss)
-            run_acc += float(np.mean(np.argmax(aux["nu"] @ aux["W"].T, axis=1) == yb))
-            run_err += float(np.mean(1 - np.abs(aux["nu"])))
-            bar.set_postfix(loss=f"{run_loss / (i + 1):.3f}", acc=f"{run_acc / (i + 1):.3f}",
-                            bin_err=f"{run_err / (i + 1):.3f}",
-                            img_s=f"{seen / (time.perf_counter() - t0):.0f}")
-        record = {"epoch": epoch + 1, "loss": run_loss / steps_per_epoch,
-                  "train_accuracy": run_acc / steps_per_epoch,
-                  "train_binarization_error": run_err / steps_per_epoch,
-                  "images_per_second": seen / (time.perf_counter() - t0)}
+        saved, wanted = meta["config"], json.loads(json.dumps(asdict(cfg)))
+        if saved != wanted:
+            changed = sorted(k for k in wanted if saved.get(k) != wanted[k])
+            raise ValueError(f"checkpoint {checkpoint} was written with another configuration "
+                             f"(differs in {changed}); resume with the same options or delete it")
+        params, state, velocity, best = (arrays[k] for k in ("params", "state", "velocity", "best"))
+        proxies, history = arrays["proxies"]["W"], meta["history"]
+    for epoch in range(meta["epoch"] + 1, cfg.epochs):
+        order = np.random.default_rng([cfg.seed, epoch]).permutation(train_idx)
+        params, state, velocity, record = _run_epoch(params, state, velocity, proxies, x, y,
+                                                     order, norm, epoch, cfg, progress)
+        if epoch + 1 == cfg.semantic_epoch and not cfg.learn_proxies:
+            proxies = semantic_proxies(params, state, x[train_idx[:5000]], y[train_idx[:5000]],
+                                       proxies, norm, cfg)
         if len(val_idx):
             val = evaluate(params, state, x[val_idx], y[val_idx], proxies, norm, cfg.widths)
             record.update({f"val_{k}": v for k, v in val.items()})
         history.append(record)
         score = record.get("val_code_accuracy", float(epoch))   # no validation: the last epoch
-        if score >= best_score:
-            best_score, best_epoch = score, epoch + 1
-            best = {**{f"p.{k}": v for k, v in params.items()}, **{f"s.{k}": v for k, v in state.items()}}
+        if score >= meta["best_score"]:
+            best = _snapshot(params, state, proxies)
+            meta.update(best_score=score, best_epoch=epoch + 1)
         if progress:
             tqdm.write("  ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}"
                                  for k, v in record.items()))
+        meta.update(epoch=epoch, history=history, config=asdict(cfg))
         if checkpoint:
             save_checkpoint(checkpoint, {"params": params, "state": state, "velocity": velocity,
-                                         "best": best},
-                            {"epoch": epoch, "history": history, "best_score": best_score,
-                             "best_epoch": best_epoch, "config": asdict(cfg)})
+                                         "best": best, "proxies": {"W": proxies}}, meta)
         if on_epoch:
             on_epoch(record)
-    best_params = {k[2:]: v for k, v in best.items() if k.startswith("p.")}
-    best_state = {k[2:]: v for k, v in best.items() if k.startswith("s.")}
-    return {"params": best_params, "state": best_state, "norm": norm, "history": history,
-            "best_epoch": best_epoch, "last_params": params, "last_state": state}
+    return {**_unpack_snapshot(best), "best_epoch": meta["best_epoch"], "norm": norm,
+            "history": history, "last_params": params, "last_state": state}
+
+
+def _snapshot(params, state, proxies):
+    """Flat dict of the arrays model selection keeps (stored in the checkpoint as 'best')."""
+    return {**{f"p.{k}": v for k, v in params.items()}, **{f"s.{k}": v for k, v in state.items()},
+            "w.proxies": proxies}
+
+
+def _unpack_snapshot(best):
+    params = {k[2:]: v for k, v in best.items() if k.startswith("p.")}
+    state = {k[2:]: v for k, v in best.items() if k.startswith("s.")}
+    return {"params": params, "state": state, "proxies": params.get("proxies", best["w.proxies"])}
+
+
+def semantic_proxies(params, state, x, y, proxies, norm, cfg):
+    """sHCLM from the network's own features: class means of q(x) -> s_ij (Eqs. 19-20) ->
+    the assignment of the proxy rows to classes minimising Eq. (18). Returns permuted rows."""
+    _, q = encode(params, state, x, norm, widths=cfg.widths)
+    S = class_similarity(q, y)
+    return proxies[semantic_assignment(proxies, S, seed=cfg.seed)]

@@ -61,6 +61,9 @@ def test_resume_is_bit_identical_to_an_uninterrupted_run(data, tmp_path):
     resumed = train(x, y, P, cfg, checkpoint=ckpt, resume=True, progress=False)
     for key in ("last_params", "last_state", "params"):
         assert all(full[key][k].tobytes() == resumed[key][k].tobytes() for k in full[key])
+    with pytest.raises(ValueError, match="another configuration"):
+        train(x, y, P, TrainConfig(epochs=4, widths=(4, "M", 8), batch_size=64, triplet_weight=0.5),
+              checkpoint=ckpt, resume=True, progress=False)
     # (images_per_second differs between runs; everything computed is identical)
     assert [h["loss"] for h in full["history"]] == [h["loss"] for h in resumed["history"]]
 
@@ -109,3 +112,10 @@ def test_encode_flip_averages(data):
     nu_m, _ = encode(r["params"], r["state"], x[:, :, ::-1], r["norm"], widths=(4,))
     nu_f, _ = encode(r["params"], r["state"], x, r["norm"], widths=(4,), flip=True)
     np.testing.assert_allclose(nu_f, (nu + nu_m) / 2, atol=1e-6)
+
+
+def test_semantic_epoch_permutes_the_proxy_rows(data):
+    P = make_proxies("hclm", 10, 16)
+    cfg = TrainConfig(epochs=2, widths=(4, "M", 8), batch_size=100, semantic_epoch=1)
+    r = train(data.x_train[:600], data.y_train[:600], P, cfg, progress=False)
+    assert sorted(map(bytes, r["proxies"].astype(np.int8))) == sorted(map(bytes, P))
