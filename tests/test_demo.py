@@ -19,7 +19,7 @@ def test_supervised_demo_writes_report_and_figures(tmp_path):
             "retrievals.png"} <= files
     rows = json.load(open(os.path.join(out, "results.json")))["Supervised retrieval"]
     assert [(r["method"], r["bits"]) for r in rows] == [
-        ("shclm", 8), ("LSH on q(x)", 8), ("ITQ on q(x)", 8), ("shclm", 16), ("LSH on q(x)", 16)]
+        ("hclm", 8), ("LSH on q(x)", 8), ("ITQ on q(x)", 8), ("hclm", 16), ("LSH on q(x)", 16)]
     assert all(0 <= r["map_stable"] <= 1 and abs(r["map_stable"] - r["map_expected"]) < 0.1 for r in rows)
     report = open(os.path.join(out, "report.md")).read()
     assert "mAP@all (stable)" in report and "![retrievals](retrievals.png)" in report
