@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 
 from . import nn
 from ._validate import sign
-from .losses import DEFAULT_SCALE, proxy_loss, sample_triplets, triplet_loss
+from .losses import DEFAULT_SCALE, joint_loss, proxy_loss, sample_triplets
 from .margins import binarization_error
 from .proxies import class_similarity, semantic_assignment
 
@@ -165,9 +165,11 @@ def load_checkpoint(path):
 def _objective(params, state, xb, yb, proxies, scale, cfg, triplets, aux):
     nu, _, stats = nn.forward(params, xb, state, widths=cfg.widths, train=True)
     W = params["proxies"] if cfg.learn_proxies else proxies
-    loss = proxy_loss(nu, yb, W, scale)
-    if cfg.triplet_weight:
-        loss = loss + cfg.triplet_weight * triplet_loss(nu, triplets, cfg.triplet_margin)
+    if cfg.triplet_weight:                                    # Eq. (24)
+        loss = joint_loss(nu, yb, W, triplets, lam=cfg.triplet_weight, scale=scale,
+                          margin=cfg.triplet_margin)
+    else:                                                     # Eq. (8)
+        loss = proxy_loss(nu, yb, W, scale)
     aux.update(stats=stats, nu=getval(nu), W=getval(W))
     return loss
 
