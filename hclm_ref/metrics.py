@@ -19,7 +19,7 @@ of relevant items, "stable" a radix (counting) order. Derived in tutorials/07-..
 import numpy as np
 from scipy.stats import hypergeom
 
-from .search import CHUNK_BYTES, PackedCodes, distance_chunks, pack_codes
+from .search import CHUNK_BYTES, PackedCodes, distance_chunks, pack_codes, stable_order
 
 TIES = ("stable", "expected")
 
@@ -98,6 +98,11 @@ def distance_histograms(query_codes, query_labels, db_codes, db_labels, *,
     return n_all, n_rel
 
 
+def _before(counts):
+    """Per query, how many of the counted items rank before each tie group: (nq, d+1)."""
+    return np.cumsum(counts, axis=1) - counts
+
+
 def _harmonic(n):
     """H[k] = 1 + 1/2 + ... + 1/k for k = 0..n (H[0] = 0)."""
     return np.concatenate([[0.0], np.cumsum(1.0 / np.arange(1, n + 1))])
@@ -120,8 +125,7 @@ def _expected_group_sum(N, Hb, n, r, H):
 
 def _expected_ap(n_all, n_rel, topk):
     """Tie-aware AP of every query from its histograms: (n_queries,) float64."""
-    N = np.cumsum(n_all, axis=1) - n_all                 # items ranked before each group
-    Hb = np.cumsum(n_rel, axis=1) - n_rel                # relevant items before each group
+    N, Hb = _before(n_all), _before(n_rel)
     n_db = int(n_all[0].sum())
     H = _harmonic(n_db)
     if topk is None or topk >= n_db:
@@ -169,7 +173,7 @@ def mean_average_precision(query_codes, query_labels, db_codes, db_labels, *, to
     else:
         ap = np.empty(len(q))
         for i, row, rel in _rows(q, ql, db, dl, chunk_bytes):
-            ap[i] = _stable_ap(rel[np.argsort(row, kind="stable")[:topk]])   # radix order
+            ap[i] = _stable_ap(rel[stable_order(row)[:topk]])
     return ap if per_query else float(ap.mean())
 
 
@@ -188,8 +192,7 @@ def precision_at_k(query_codes, query_labels, db_codes, db_labels, ks, *, ties="
         raise ValueError(f"ks must be integers in 1..{len(db)} (the database size); got {ks}")
     if ties == "expected":
         n_all, n_rel = distance_histograms(q, ql, db, dl, chunk_bytes=chunk_bytes)
-        N = np.cumsum(n_all, axis=1) - n_all
-        Hb = np.cumsum(n_rel, axis=1) - n_rel
+        N, Hb = _before(n_all), _before(n_rel)
         out = []
         for k in ks:
             g = np.argmax(N + n_all >= k, axis=1)[:, None]          # group holding rank k
@@ -199,7 +202,7 @@ def precision_at_k(query_codes, query_labels, db_codes, db_labels, ks, *, ties="
         return np.array(out)
     hits = np.zeros(len(ks))
     for _, row, rel in _rows(q, ql, db, dl, chunk_bytes):
-        hits += np.cumsum(rel[np.argsort(row, kind="stable")[:ks.max()]])[ks - 1]
+        hits += np.cumsum(rel[stable_order(row)[:ks.max()]])[ks - 1]
     return hits / (len(q) * ks)
 
 

@@ -93,11 +93,12 @@ def hamming_distances(query, database, *, chunk_bytes=CHUNK_BYTES):
 
 
 def stable_order(D):
-    """Database indices sorted by distance, ties by database index: (rows, n_db) intp.
+    """Database indices sorted by distance, ties by database index, along the last axis:
+    D (n_db,) or (rows, n_db) -> intp of the same shape.
 
     NumPy's stable argsort of 8/16-bit integers is a radix (counting) sort: O(n_db) a row.
     """
-    return np.argsort(D, axis=1, kind="stable")
+    return np.argsort(D, axis=-1, kind="stable")
 
 
 def hamming_topk(query, database, k, *, chunk_bytes=CHUNK_BYTES):
@@ -130,6 +131,6 @@ def hamming_radius(query, database, r, *, chunk_bytes=CHUNK_BYTES):
     for _, D in distance_chunks(q, db, chunk_bytes=chunk_bytes):
         for row in D:
             idx = np.nonzero(row <= r)[0]
-            idx = idx[np.argsort(row[idx], kind="stable")]
+            idx = idx[stable_order(row[idx])]
             result.append((idx, row[idx]))
     return result
