@@ -3,16 +3,19 @@
 Layout is NHWC (batch, height, width, channels): the channels of a pixel are contiguous, so
 im2col gathers whole channel vectors and a convolution is one (N*Ho*Wo, kh*kw*Cin) x
 (kh*kw*Cin, Cout) matrix product. im2col and col2im are autograd primitives whose VJPs are each
-other (they are transposes: <im2col(x), y> = <x, col2im(y)>), so gradients of every order flow
-through them; the matrix product is a `matmul` primitive whose VJPs are g B^T and A^T g, so
-kernel gradients come for free.
+other (they are transposes: <im2col(x), y> = <x, col2im(y)>). conv2d is a primitive whose two
+VJPs are its adjoints, conv2d_transpose (for stride 1 itself a convolution, with the kernel
+flipped) and conv2d_kernel_grad (patches^T g), all three built on im2col / col2im and
+differentiable again, so gradients of every order flow. Batch norm and max-pooling are
+primitives with the textbook VJPs, written out because autograd's generic ones make a dozen
+full-size temporaries.
 Parameters are a plain dict of float32 arrays; batch-norm running statistics live in a separate
 `state` dict that training updates outside the gradient. Derived in tutorials/05-a-cnn-by-hand.md.
-"""
+Speed: benchmarks/bench_train.py (and hclm_ref/_memory.py for the allocator setting)."""
 
 import autograd.numpy as anp
 import numpy as onp
-from autograd.extend import defvjp, primitive
+from autograd.extend import defvjp, defvjp_argnums, primitive
 from autograd.tracer import getval
 from numpy.lib.stride_tricks import sliding_window_view
 
@@ -33,7 +36,11 @@ def im2col(x, kh, kw, stride, padding):
 
     Ho = (H + 2 padding - kh) // stride + 1 (likewise Wo). Zero padding.
     """
-    xp = onp.pad(x, ((0, 0), (padding, padding), (padding, padding), (0, 0)))
+    xp = x
+    if padding:                      # (numpy.pad costs 80 us a call, as much as a small copy)
+        N, H, W, C = x.shape
+        xp = onp.zeros((N, H + 2 * padding, W + 2 * padding, C), x.dtype)
+        xp[:, padding:padding + H, padding:padding + W] = x
     windows = sliding_window_view(xp, (kh, kw), axis=(1, 2))[:, ::stride, ::stride]  # (N,Ho,Wo,C,kh,kw)
     N, Ho, Wo = windows.shape[:3]
     return windows.transpose(0, 1, 2, 4, 5, 3).reshape(N, Ho, Wo, kh * kw * x.shape[3])
@@ -77,7 +84,7 @@ defvjp(col2im, lambda ans, cols, x_shape, kh, kw, stride, padding:
 @primitive
 def matmul(A, B):
     """A @ B for 2-D arrays. autograd's own dot VJP goes through tensordot, which copies a
-    transposed operand (150 MB for an im2col matrix); here BLAS reads the transposes in place."""
+    transposed operand; here BLAS reads the transposes in place."""
     return onp.dot(A, B)
 
 
@@ -85,20 +92,83 @@ defvjp(matmul, lambda ans, A, B: lambda g: matmul(g, B.T),
        lambda ans, A, B: lambda g: matmul(A.T, g))
 
 
-# ------------------------------------------------------------------------------ layers
+# ------------------------------------------------------------------------- convolution
+#
+# A convolution is im2col followed by one matrix product, but the im2col matrix is 9x the
+# image (150 MB for 128 CIFAR images with 32 channels): written to memory and read back, it
+# costs more than the product. So conv2d and its two adjoints run over slices of the batch
+# whose patches fill about 4 MB, which stay in cache between im2col and the product.
 
-def conv2d(x, W, *, stride=1, padding=0):
+_CHUNK_FLOATS = 2 ** 20
+
+
+def _batch_slices(n_images, floats_per_image):
+    """Slices of the batch axis holding about _CHUNK_FLOATS patch entries each."""
+    step = max(1, _CHUNK_FLOATS // max(1, floats_per_image))
+    return [slice(s, s + step) for s in range(0, n_images, step)]
+
+
+@primitive
+def conv2d(x, W, stride=1, padding=0):
     """Convolution (cross-correlation) of x (N, H, W, Cin) with W (kh, kw, Cin, Cout).
 
     y[n, i, j, o] = sum_{a, b, c} x_pad[n, i*stride + a, j*stride + b, c] W[a, b, c, o]
-    Returns (N, Ho, Wo, Cout).
+    Returns (N, Ho, Wo, Cout): im2col(x) @ W, a slice of the batch at a time.
     """
     kh, kw, cin, cout = W.shape
-    cols = im2col(x, kh, kw, stride, padding)                         # (N, Ho, Wo, kh*kw*Cin)
-    N, Ho, Wo, K = cols.shape
-    return anp.reshape(matmul(anp.reshape(cols, (N * Ho * Wo, K)), anp.reshape(W, (K, cout))),
-                       (N, Ho, Wo, cout))
+    N, H, Wd, _ = x.shape
+    Ho, Wo = _out_size(H, kh, stride, padding), _out_size(Wd, kw, stride, padding)
+    W_mat = W.reshape(kh * kw * cin, cout)
+    y = onp.empty((N, Ho, Wo, cout), onp.result_type(x, W))
+    for b in _batch_slices(N, Ho * Wo * kh * kw * cin):
+        cols = im2col(x[b], kh, kw, stride, padding)
+        y[b] = onp.dot(cols.reshape(-1, W_mat.shape[0]), W_mat).reshape(y[b].shape)
+    return y
 
+
+def conv2d_transpose(g, W, x_shape, stride=1, padding=0):
+    """The adjoint of conv2d in x: <conv2d(x, W), g> = <x, conv2d_transpose(g, W, x.shape)>.
+
+    g (N, Ho, Wo, Cout) -> (N, H, W, Cin). For stride 1 it is itself a convolution: with the
+    kernel flipped in space, its channel axes swapped and padding kh - 1 - padding (the
+    "full" convolution). Otherwise col2im(g W^T).
+    """
+    kh, kw, cin, cout = W.shape
+    if stride == 1 and kh == kw and padding <= kh - 1:
+        flipped = anp.transpose(W[::-1, ::-1], (0, 1, 3, 2))         # (kh, kw, Cout, Cin)
+        return conv2d(g, flipped, 1, kh - 1 - padding)
+    N, Ho, Wo, _ = g.shape
+    cols = matmul(anp.reshape(g, (N * Ho * Wo, cout)), anp.transpose(anp.reshape(W, (-1, cout))))
+    return col2im(anp.reshape(cols, (N, Ho, Wo, kh * kw * cin)), x_shape, kh, kw, stride, padding)
+
+
+@primitive
+def conv2d_kernel_grad(x, g, kernel_shape, stride=1, padding=0):
+    """The adjoint of conv2d in W: sum over positions of patch^T g, (kh, kw, Cin, Cout).
+
+    <conv2d(x, W), g> = <W, conv2d_kernel_grad(x, g, W.shape)>; x (N, H, W, Cin),
+    g (N, Ho, Wo, Cout).
+    """
+    kh, kw, cin, cout = kernel_shape
+    N, Ho, Wo, _ = g.shape
+    dW = onp.zeros((kh * kw * cin, cout), onp.result_type(x, g))
+    for b in _batch_slices(N, Ho * Wo * kh * kw * cin):
+        cols = im2col(x[b], kh, kw, stride, padding)
+        dW += onp.dot(cols.reshape(-1, dW.shape[0]).T, g[b].reshape(-1, cout))
+    return dW.reshape(kernel_shape)
+
+
+# conv2d is bilinear in (x, W); its two adjoints are bilinear too, so every VJP below is one of
+# conv2d, conv2d_transpose, conv2d_kernel_grad, and gradients of any order flow.
+defvjp(conv2d,
+       lambda ans, x, W, stride=1, padding=0: lambda g: conv2d_transpose(g, W, x.shape, stride, padding),
+       lambda ans, x, W, stride=1, padding=0: lambda g: conv2d_kernel_grad(x, g, W.shape, stride, padding))
+defvjp(conv2d_kernel_grad,
+       lambda ans, x, g, shape, stride=1, padding=0: lambda h: conv2d_transpose(g, h, x.shape, stride, padding),
+       lambda ans, x, g, shape, stride=1, padding=0: lambda h: conv2d(x, h, stride, padding))
+
+
+# ------------------------------------------------------- pooling, ReLU, batch norm
 
 def _mean(x, axis):
     """Mean as sum x (1/count): autograd's mean VJP divides by a NumPy int64, which promotes
@@ -108,21 +178,37 @@ def _mean(x, axis):
 
 
 def _pool_windows(x, size, stride):
-    cols = im2col(x, size, size, stride, 0)                           # (N, Ho, Wo, size*size*C)
-    return anp.reshape(cols, cols.shape[:3] + (size * size, x.shape[3]))
+    """The size x size windows of x (N, H, W, C) as (N, Ho, size, Wo, size, C).
+
+    Windows that tile the image without overlap (the usual 2x2 pooling) are a reshape of x,
+    no copy; overlapping ones come from im2col.
+    """
+    N, H, W, C = x.shape
+    Ho, Wo = _out_size(H, size, stride, 0), _out_size(W, size, stride, 0)
+    if stride == size and Ho * size == H and Wo * size == W:
+        return anp.reshape(x, (N, Ho, size, Wo, size, C))
+    cols = anp.reshape(im2col(x, size, size, stride, 0), (N, Ho, Wo, size, size, C))
+    return anp.transpose(cols, (0, 1, 3, 2, 4, 5))
 
 
 @primitive
 def _window_max(windows):
-    """Max over axis 3 of (N, Ho, Wo, k*k, C) windows."""
-    return onp.max(windows, axis=3)
+    """Max over axes 2 and 4 of (N, Ho, k, Wo, k, C) windows: (N, Ho, Wo, C)."""
+    # pairwise maxima of slices: numpy's max over short strided axes is 4x slower
+    rows = windows[:, :, 0]
+    for i in range(1, windows.shape[2]):
+        rows = onp.maximum(rows, windows[:, :, i])                      # (N, Ho, Wo, k, C)
+    out = rows[:, :, :, 0]
+    for j in range(1, windows.shape[4]):
+        out = onp.maximum(out, rows[:, :, :, j])
+    return out
 
 
 def _window_max_vjp(ans, windows):
     # the gradient goes to the maximum of each window; tied maxima share it equally
-    is_max = windows == ans[:, :, :, None, :]
-    share = (is_max / is_max.sum(axis=3, keepdims=True)).astype(windows.dtype)
-    return lambda g: g[:, :, :, None, :] * share
+    share = (windows == ans[:, :, None, :, None, :]).astype(windows.dtype)
+    share /= onp.sum(onp.sum(share, axis=4, keepdims=True), axis=2, keepdims=True)
+    return lambda g: anp.reshape(g, (g.shape[0], g.shape[1], 1, g.shape[2], 1, g.shape[3])) * share
 
 
 defvjp(_window_max, _window_max_vjp)
@@ -135,7 +221,7 @@ def max_pool(x, size=2, stride=None):
 
 def avg_pool(x, size=2, stride=None):
     """Mean over size x size windows: (N, H, W, C) -> (N, Ho, Wo, C)."""
-    return _mean(_pool_windows(x, size, stride or size), 3)
+    return _mean(_pool_windows(x, size, stride or size), (2, 4))
 
 
 def global_avg_pool(x):
@@ -152,6 +238,55 @@ def relu(x):
 defvjp(relu, lambda ans, x: lambda g: g * (ans > 0))
 
 
+def channel_sum(x):
+    """Sum over all axes but the last: (..., C) -> (C,). A matrix-vector product with ones,
+    which BLAS runs on every core, 5x faster than numpy.sum(axis=0) on (131072, 32)."""
+    rows = anp.reshape(x, (-1, x.shape[-1]))
+    return matmul(onp.ones((1, rows.shape[0]), rows.dtype), rows)[0]
+
+
+@primitive
+def batch_norm_train(x, gamma, beta):
+    """Batch normalisation with this batch's statistics: (y, mean, var).
+
+    y = gamma (x - mean) / sqrt(var + eps) + beta, with mean and (biased) var (C,) taken over
+    all axes but the last of x (..., C). The statistics are outputs too: the running averages
+    reuse them, and so does the VJP.
+    """
+    m = x.size // x.shape[-1]
+    mean = channel_sum(x) * (1.0 / m)
+    y = x - mean
+    var = onp.einsum("ij,ij->j", y.reshape(-1, x.shape[-1]), y.reshape(-1, x.shape[-1])) * (1.0 / m)
+    y *= gamma / onp.sqrt(var + BN_EPS)
+    y += beta
+    return y, mean, var
+
+
+def _batch_norm_train_vjp(argnums, ans, args, kwargs):
+    x, gamma, _ = args
+    _, mean, var = ans[0], ans[1], ans[2]
+    m = float(x.size // x.shape[-1])
+    inv_std = 1.0 / anp.sqrt(var + BN_EPS)
+
+    def vjp(g):
+        # With x_hat = (x - mean) inv_std and g_hat = gamma g_y, the textbook gradient is
+        #   dx = inv_std (g_hat - mean(g_hat) - x_hat mean(g_hat x_hat)),
+        # plus the (usually zero) gradients reaching mean and var directly. x_hat enters only
+        # through per-channel sums and one affine term in x, so it is never formed: two
+        # reductions and three passes over (..., C) arrays.
+        g_y, g_mean, g_var = g
+        g_beta = channel_sum(g_y)
+        g_gamma = inv_std * (channel_sum(g_y * x) - mean * g_beta)          # sum g_y x_hat
+        c_hat = (2.0 / m) * g_var / inv_std - (gamma * inv_std / m) * g_gamma
+        c_0 = (g_mean - gamma * inv_std * g_beta) / m - mean * inv_std * c_hat
+        g_x = g_y * (gamma * inv_std) + x * (inv_std * c_hat) + c_0
+        return tuple((g_x, g_gamma, g_beta)[i] for i in argnums)
+    return vjp
+
+
+defvjp_argnums(batch_norm_train, _batch_norm_train_vjp)
+
+
 def batch_norm(x, gamma, beta, running_mean, running_var, train):
     """Batch normalisation over all axes but the last (channels).
 
@@ -159,17 +294,14 @@ def batch_norm(x, gamma, beta, running_mean, running_var, train):
     gradient) for the running averages; train=False: use running_mean / running_var.
     x : (..., C); gamma, beta, running_* : (C,). Returns (y, (batch_mean, batch_var) or None).
     """
-    axes = tuple(range(x.ndim - 1))
     if train:
-        mean = _mean(x, axes)
-        centred = x - mean
-        var = _mean(centred * centred, axes)
-        stats = (getval(mean), getval(var))
-    else:
-        mean, var, stats = running_mean, running_var, None
-        centred = x - mean
-    return centred * (gamma / anp.sqrt(var + BN_EPS)) + beta, stats
+        out = batch_norm_train(x, gamma, beta)
+        return out[0], (getval(out[1]), getval(out[2]))
+    scale = gamma / anp.sqrt(running_var + BN_EPS)
+    return x * scale + (beta - running_mean * scale), None
 
+
+# ------------------------------------------------------------------- the hashing layer
 
 def hashing_layer(q, L, b):
     """nu(x) = tanh(L^T q(x) + b) in [-1, 1]^d (Eq. 7). q : (N, p), L : (p, d), b : (d,)."""

@@ -18,6 +18,7 @@ from autograd.tracer import getval
 from tqdm.auto import tqdm
 
 from . import nn
+from ._memory import keep_freed_memory
 from ._validate import sign
 from .losses import DEFAULT_SCALE, joint_loss, proxy_loss, sample_triplets
 from .margins import binarization_error
@@ -226,6 +227,7 @@ def train(x, y, proxies, cfg=None, *, checkpoint=None, resume=False, progress=Tr
     (per-epoch records), last_params and last_state.
     """
     cfg = cfg or TrainConfig()
+    keep_freed_memory()
     proxies = np.asarray(proxies, np.float32)
     train_idx, val_idx = validation_split(len(x), cfg.val_fraction, cfg.seed)
     norm = channel_stats(x[train_idx])

@@ -20,6 +20,41 @@ def test_im2col_col2im_adjoint(H, W, k, stride, padding):
                                rtol=1e-12)
 
 
+@pytest.mark.parametrize("k,stride,padding", [(3, 1, 1), (3, 1, 0), (3, 1, 2), (5, 1, 2), (3, 2, 1),
+                                               (2, 2, 0), (1, 1, 0)])
+def test_conv_adjoints(k, stride, padding):
+    # <conv2d(x, W), g> = <x, conv2d_transpose(g, W)> = <W, conv2d_kernel_grad(x, g)>; stride 1
+    # takes the flipped-kernel convolution, stride 2 the col2im path
+    rng = np.random.default_rng(k + 10 * stride + 100 * padding)
+    x, Wt = rng.standard_normal((3, 7, 6, 2)), rng.standard_normal((k, k, 2, 4))
+    g = rng.standard_normal(nn.conv2d(x, Wt, stride=stride, padding=padding).shape)
+    inner = np.sum(nn.conv2d(x, Wt, stride=stride, padding=padding) * g)
+    np.testing.assert_allclose(np.sum(x * nn.conv2d_transpose(g, Wt, x.shape, stride, padding)), inner,
+                               rtol=1e-12)
+    np.testing.assert_allclose(np.sum(Wt * nn.conv2d_kernel_grad(x, g, Wt.shape, stride, padding)), inner,
+                               rtol=1e-12)
+
+
+def test_conv_in_batch_slices_equals_whole(monkeypatch):
+    # slices of one image, several images, and a last slice shorter than the others
+    rng = np.random.default_rng(4)
+    x, Wt = rng.standard_normal((5, 6, 6, 3)), rng.standard_normal((3, 3, 3, 4))
+    g = rng.standard_normal((5, 6, 6, 4))
+    whole = nn.conv2d(x, Wt, padding=1), nn.conv2d_kernel_grad(x, g, Wt.shape, 1, 1)
+    for floats in (1, 2 * 6 * 6 * 27):
+        monkeypatch.setattr(nn, "_CHUNK_FLOATS", floats)
+        assert len(nn._batch_slices(5, 6 * 6 * 27)) == (5 if floats == 1 else 3)
+        np.testing.assert_allclose(nn.conv2d(x, Wt, padding=1), whole[0], rtol=1e-12)
+        np.testing.assert_allclose(nn.conv2d_kernel_grad(x, g, Wt.shape, 1, 1), whole[1], rtol=1e-12)
+
+
+def test_channel_sum():
+    x = np.random.default_rng(5).standard_normal((3, 4, 5, 6)).astype(np.float32)
+    np.testing.assert_allclose(nn.channel_sum(x), x.sum(axis=(0, 1, 2)), rtol=1e-5)
+    assert nn.channel_sum(x).dtype == np.float32
+    check_grads(nn.channel_sum, modes=["rev"], order=2)(x.astype(np.float64))
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_conv_equals_naive_loops(seed):
     rng = np.random.default_rng(seed)
@@ -65,6 +100,9 @@ def test_batch_norm_gradients_and_modes():
     rm, rv = np.zeros(2), np.ones(2)
     check_grads(lambda x, g, b: nn.batch_norm(x, g, b, rm, rv, True)[0], modes=["rev"], order=2)(x, gamma, beta)
     check_grads(lambda x, g, b: nn.batch_norm(x, g, b, rm, rv, False)[0], modes=["rev"], order=2)(x, gamma, beta)
+    # the batch statistics are outputs of batch_norm_train too; their gradients reach x
+    check_grads(lambda x: anp.sum(nn.batch_norm_train(x, gamma, beta)[1] * gamma)
+                + anp.sum(nn.batch_norm_train(x, gamma, beta)[2] * beta), modes=["rev"], order=2)(x)
     y, (m, v) = nn.batch_norm(x, np.ones(2), np.zeros(2), rm, rv, True)
     np.testing.assert_allclose(y.mean(axis=(0, 1, 2)), 0, atol=1e-12)
     np.testing.assert_allclose(m, x.mean(axis=(0, 1, 2)))
