@@ -109,14 +109,17 @@ _CHUNK_FLOATS = 2 ** 20
 
 def _patch_rows(x, kh, kw, stride, padding):
     """Yield (batch slice, its im2col rows (n*Ho*Wo, kh*kw*C)), slices of about
-    _CHUNK_FLOATS patch entries each. x is padded once, not once per slice."""
-    xp = _pad(x, padding)
-    N, Hp, Wp, C = xp.shape
-    floats_per_image = _out_size(Hp, kh, stride, 0) * _out_size(Wp, kw, stride, 0) * kh * kw * C
-    step = max(1, _CHUNK_FLOATS // floats_per_image)
+    _CHUNK_FLOATS patch entries each. The slices are padded in one reused buffer whose
+    border stays zero, so only their interiors are copied."""
+    N, H, W, C = x.shape
+    Hp, Wp = H + 2 * padding, W + 2 * padding
+    step = max(1, _CHUNK_FLOATS // (_out_size(Hp, kh, stride, 0) * _out_size(Wp, kw, stride, 0) * kh * kw * C))
+    xp = onp.zeros((min(step, N), Hp, Wp, C), x.dtype)
     for start in range(0, N, step):
-        b = slice(start, start + step)
-        yield b, im2col(xp[b], kh, kw, stride, 0).reshape(-1, kh * kw * C)
+        b = slice(start, min(start + step, N))
+        n = b.stop - b.start
+        xp[:n, padding:padding + H, padding:padding + W] = x[b]
+        yield b, im2col(xp[:n], kh, kw, stride, 0).reshape(-1, kh * kw * C)
 
 
 @primitive
@@ -252,6 +255,12 @@ def channel_sum(x):
     return matmul(onp.ones((1, rows.shape[0]), rows.dtype), rows)[0]
 
 
+def channel_dot(a, b):
+    """sum over all axes but the last of a * b: (..., C), (..., C) -> (C,), no temporary."""
+    C = a.shape[-1]
+    return anp.einsum("ij,ij->j", anp.reshape(a, (-1, C)), anp.reshape(b, (-1, C)))
+
+
 @primitive
 def batch_norm_train(x, gamma, beta):
     """Batch normalisation with this batch's statistics: (y, mean, var).
@@ -263,7 +272,7 @@ def batch_norm_train(x, gamma, beta):
     m = x.size // x.shape[-1]
     mean = channel_sum(x) * (1.0 / m)
     y = x - mean
-    var = onp.einsum("ij,ij->j", y.reshape(-1, x.shape[-1]), y.reshape(-1, x.shape[-1])) * (1.0 / m)
+    var = channel_dot(y, y) * (1.0 / m)
     y *= gamma / onp.sqrt(var + BN_EPS)
     y += beta
     return y, mean, var
@@ -283,7 +292,7 @@ def _batch_norm_train_vjp(argnums, ans, args, kwargs):
         # reductions and three passes over (..., C) arrays.
         g_y, g_mean, g_var = g
         g_beta = channel_sum(g_y)
-        g_gamma = inv_std * (channel_sum(g_y * x) - mean * g_beta)          # sum g_y x_hat
+        g_gamma = inv_std * (channel_dot(g_y, x) - mean * g_beta)           # sum g_y x_hat
         c_hat = (2.0 / m) * g_var / inv_std - (gamma * inv_std / m) * g_gamma
         c_0 = (g_mean - gamma * inv_std * g_beta) / m - mean * inv_std * c_hat
         g_x = g_y * (gamma * inv_std) + x * (inv_std * c_hat) + c_0

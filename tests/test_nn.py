@@ -48,11 +48,14 @@ def test_conv_in_batch_slices_equals_whole(monkeypatch):
         np.testing.assert_allclose(nn.conv2d_kernel_grad(x, g, Wt.shape, 1, 1), whole[1], rtol=1e-12)
 
 
-def test_channel_sum():
+def test_channel_sum_and_dot():
     x = np.random.default_rng(5).standard_normal((3, 4, 5, 6)).astype(np.float32)
     np.testing.assert_allclose(nn.channel_sum(x), x.sum(axis=(0, 1, 2)), rtol=1e-5)
     assert nn.channel_sum(x).dtype == np.float32
     check_grads(nn.channel_sum, modes=["rev"], order=2)(x.astype(np.float64))
+    y = np.random.default_rng(6).standard_normal(x.shape)
+    np.testing.assert_allclose(nn.channel_dot(x.astype(np.float64), y), (x * y).sum(axis=(0, 1, 2)), rtol=1e-12)
+    check_grads(nn.channel_dot, modes=["rev"], order=2)(x.astype(np.float64), y)
 
 
 @pytest.mark.parametrize("seed", range(6))
