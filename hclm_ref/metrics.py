@@ -214,8 +214,12 @@ def precision_recall_curve(query_codes, query_labels, db_codes, db_labels, *,
     convention of the DPSH / HashNet evaluations); a query with no relevant item has recall 0.
     Returns (radii (d+1,), precision (d+1,), recall (d+1,)).
     """
-    n_all, n_rel = distance_histograms(query_codes, query_labels, db_codes, db_labels,
-                                       chunk_bytes=chunk_bytes)
+    return _pr_curve(*distance_histograms(query_codes, query_labels, db_codes, db_labels,
+                                          chunk_bytes=chunk_bytes))
+
+
+def _pr_curve(n_all, n_rel):
+    """precision_recall_curve from the distance histograms."""
     retrieved, relevant = np.cumsum(n_all, axis=1), np.cumsum(n_rel, axis=1)
     R = relevant[:, -1:]
     precision = np.divide(relevant, retrieved, out=np.zeros(retrieved.shape), where=retrieved > 0)
@@ -231,3 +235,30 @@ def precision_at_radius(query_codes, query_labels, db_codes, db_labels, r=2, *,
     if isinstance(r, bool) or not isinstance(r, (int, np.integer)) or r < 0:
         raise ValueError(f"r must be a non-negative integer; got {r!r}")
     return float(precision[min(r, radii[-1])])
+
+
+# ------------------------------------------------------------------- all of them at once
+
+def evaluate(query_codes, query_labels, db_codes, db_labels, *, ks=(1, 10, 100, 1000, 5000),
+             radius=2, chunk_bytes=CHUNK_BYTES):
+    """The retrieval protocol's numbers in two passes over the distances instead of five.
+
+    One pass counts the distance histograms (tie-aware mAP, PR curve, P@radius); one ranks
+    each row (stable mAP and P@k, ties by database index). ks larger than the database are
+    dropped. Returns a dict: map_stable, map_expected, ks, p_at_k, p_at_radius, radius,
+    radii, precision, recall (lists), each equal to what the single-metric functions return.
+    """
+    q, ql, db, dl = _prepare(query_codes, query_labels, db_codes, db_labels)
+    ks = np.array([k for k in ks if k <= len(db)], dtype=np.int64)
+    n_all, n_rel = distance_histograms(q, ql, db, dl, chunk_bytes=chunk_bytes)
+    radii, precision, recall = _pr_curve(n_all, n_rel)
+    ap, hits = np.empty(len(q)), np.zeros(len(ks))
+    for i, row, rel in _rows(q, ql, db, dl, chunk_bytes):
+        rel_ranked = rel[stable_order(row)]
+        ap[i] = _stable_ap(rel_ranked)
+        if len(ks):
+            hits += np.cumsum(rel_ranked[:ks.max()])[ks - 1]
+    return {"map_stable": float(ap.mean()), "map_expected": float(_expected_ap(n_all, n_rel, None).mean()),
+            "ks": ks.tolist(), "p_at_k": (hits / (len(q) * np.maximum(ks, 1))).tolist(),
+            "p_at_radius": float(precision[min(radius, radii[-1])]), "radius": radius,
+            "radii": radii.tolist(), "precision": precision.tolist(), "recall": recall.tolist()}

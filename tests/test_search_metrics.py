@@ -5,7 +5,7 @@ import itertools
 import numpy as np
 import pytest
 
-from hclm_ref.metrics import (distance_histograms, mean_average_precision, precision_at_k,
+from hclm_ref.metrics import (distance_histograms, evaluate, mean_average_precision, precision_at_k,
                               precision_at_radius, precision_recall_curve)
 from hclm_ref.search import (hamming_distances, hamming_radius, hamming_topk, pack_codes)
 
@@ -185,6 +185,22 @@ def test_pr_curve_and_precision_at_radius():
     assert precision_at_radius(Q, ql, X, dl, r=2) == pytest.approx(precision[2])
     n_all, n_rel = distance_histograms(Q, ql, X, dl)
     assert np.all(n_all.sum(axis=1) == 50) and np.all(n_rel <= n_all)
+
+
+@pytest.mark.parametrize("multi", [False, True])
+def test_evaluate_equals_the_single_metrics(multi):
+    rng = np.random.default_rng(8)
+    Q, ql, X, dl = heavy_tie_data(rng, 25, 60, 12, multi=multi)
+    res = evaluate(Q, ql, X, dl, ks=(1, 5, 60, 100), radius=3)
+    assert res["ks"] == [1, 5, 60]                                  # 100 > the database
+    assert res["map_stable"] == pytest.approx(np.mean(ref_stable_aps(Q, ql, X, dl)), abs=1e-12)
+    assert res["map_expected"] == pytest.approx(mean_average_precision(Q, ql, X, dl, ties="expected"),
+                                                abs=1e-12)
+    np.testing.assert_allclose(res["p_at_k"], precision_at_k(Q, ql, X, dl, [1, 5, 60]), atol=1e-12)
+    radii, precision, recall = precision_recall_curve(Q, ql, X, dl)
+    np.testing.assert_allclose(res["precision"], precision, atol=1e-12)
+    np.testing.assert_allclose(res["recall"], recall, atol=1e-12)
+    assert res["p_at_radius"] == pytest.approx(precision_at_radius(Q, ql, X, dl, r=3), abs=1e-12)
 
 
 @pytest.mark.parametrize("call,word", [
