@@ -35,6 +35,20 @@ def test_conv_adjoints(k, stride, padding):
                                rtol=1e-12)
 
 
+@pytest.mark.parametrize("k,padding", [(3, 1), (3, 0), (3, 2), (5, 2), (1, 0)])
+def test_conv_backward_fast_path_equals_the_adjoints(k, padding):
+    # first order, both gradients: one im2col of g (nn._conv2d_backward) vs the two adjoints
+    rng = np.random.default_rng(k + 10 * padding)
+    x, Wt = rng.standard_normal((3, 7, 6, 2)), rng.standard_normal((k, k, 2, 4))
+    g = rng.standard_normal(nn.conv2d(x, Wt, padding=padding).shape)
+    dx, dW = nn._conv2d_backward(g, x, Wt, padding)
+    np.testing.assert_allclose(dx, nn.conv2d_transpose(g, Wt, x.shape, 1, padding), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(dW, nn.conv2d_kernel_grad(x, g, Wt.shape, 1, padding), rtol=1e-12, atol=1e-12)
+    G = grad(lambda x, w: anp.sum(nn.conv2d(x, w, padding=padding) * g), (0, 1))(x, Wt)
+    np.testing.assert_allclose(G[0], dx, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(G[1], dW, rtol=1e-12, atol=1e-12)
+
+
 def test_conv_in_batch_slices_equals_whole(monkeypatch):
     # slices of one image, several images, and a last slice shorter than the others
     rng = np.random.default_rng(4)
