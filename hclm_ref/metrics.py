@@ -66,6 +66,21 @@ def _rows(q, ql, db, dl, chunk_bytes):
             yield start + i, D[i], rel[i]
 
 
+def _ranked_relevance(q, ql, db, dl, chunk_bytes, k=None):
+    """Yield (query index, relevance of its first k items in the stable ranking (k,) bool):
+    distance order, ties by database index; k=None for the whole ranking."""
+    for i, row, rel in _rows(q, ql, db, dl, chunk_bytes):
+        yield i, rel[stable_order(row)[:k]]
+
+
+def _check_ks(ks, n_db):
+    """ks as an int64 array of ranks in 1..n_db, or a ValueError naming them."""
+    ks = np.asarray(ks, dtype=np.int64).ravel()
+    if ks.size == 0 or ks.min() < 1 or ks.max() > n_db:
+        raise ValueError(f"ks must be integers in 1..{n_db} (the database size); got {ks}")
+    return ks
+
+
 # --------------------------------------------------------------- per-distance histograms
 
 def distance_histograms(query_codes, query_labels, db_codes, db_labels, *,
@@ -172,8 +187,8 @@ def mean_average_precision(query_codes, query_labels, db_codes, db_labels, *, to
         ap = _expected_ap(*distance_histograms(q, ql, db, dl, chunk_bytes=chunk_bytes), topk)
     else:
         ap = np.empty(len(q))
-        for i, row, rel in _rows(q, ql, db, dl, chunk_bytes):
-            ap[i] = _stable_ap(rel[stable_order(row)[:topk]])
+        for i, rel_ranked in _ranked_relevance(q, ql, db, dl, chunk_bytes, topk):
+            ap[i] = _stable_ap(rel_ranked)
     return ap if per_query else float(ap.mean())
 
 
@@ -187,9 +202,7 @@ def precision_at_k(query_codes, query_labels, db_codes, db_labels, ks, *, ties="
     with equal probability, so E[P@k] = (Hb + (k - N) r / n) / k.
     """
     q, ql, db, dl = _prepare(query_codes, query_labels, db_codes, db_labels, ties)
-    ks = np.asarray(ks, dtype=np.int64).ravel()
-    if ks.size == 0 or ks.min() < 1 or ks.max() > len(db):
-        raise ValueError(f"ks must be integers in 1..{len(db)} (the database size); got {ks}")
+    ks = _check_ks(ks, len(db))
     if ties == "expected":
         n_all, n_rel = distance_histograms(q, ql, db, dl, chunk_bytes=chunk_bytes)
         N, Hb = _before(n_all), _before(n_rel)
@@ -201,8 +214,8 @@ def precision_at_k(query_codes, query_labels, db_codes, db_labels, ks, *, ties="
             out.append(np.mean((H_g + (k - N_g) * r_g / n_g) / k))
         return np.array(out)
     hits = np.zeros(len(ks))
-    for _, row, rel in _rows(q, ql, db, dl, chunk_bytes):
-        hits += np.cumsum(rel[stable_order(row)[:ks.max()]])[ks - 1]
+    for _, rel_ranked in _ranked_relevance(q, ql, db, dl, chunk_bytes, ks.max()):
+        hits += np.cumsum(rel_ranked)[ks - 1]
     return hits / (len(q) * ks)
 
 
@@ -245,20 +258,18 @@ def evaluate(query_codes, query_labels, db_codes, db_labels, *, ks=(1, 10, 100, 
 
     One pass counts the distance histograms (tie-aware mAP, PR curve, P@radius); one ranks
     each row (stable mAP and P@k, ties by database index). ks larger than the database are
-    dropped. Returns a dict: map_stable, map_expected, ks, p_at_k, p_at_radius, radius,
+    dropped; the others must be >= 1. Returns a dict: map_stable, map_expected, ks, p_at_k, p_at_radius, radius,
     radii, precision, recall (lists), each equal to what the single-metric functions return.
     """
     q, ql, db, dl = _prepare(query_codes, query_labels, db_codes, db_labels)
-    ks = np.array([k for k in ks if k <= len(db)], dtype=np.int64)
+    ks = _check_ks([k for k in np.ravel(ks) if k <= len(db)], len(db))
     n_all, n_rel = distance_histograms(q, ql, db, dl, chunk_bytes=chunk_bytes)
     radii, precision, recall = _pr_curve(n_all, n_rel)
     ap, hits = np.empty(len(q)), np.zeros(len(ks))
-    for i, row, rel in _rows(q, ql, db, dl, chunk_bytes):
-        rel_ranked = rel[stable_order(row)]
+    for i, rel_ranked in _ranked_relevance(q, ql, db, dl, chunk_bytes):
         ap[i] = _stable_ap(rel_ranked)
-        if len(ks):
-            hits += np.cumsum(rel_ranked[:ks.max()])[ks - 1]
+        hits += np.cumsum(rel_ranked[:ks.max()])[ks - 1]
     return {"map_stable": float(ap.mean()), "map_expected": float(_expected_ap(n_all, n_rel, None).mean()),
-            "ks": ks.tolist(), "p_at_k": (hits / (len(q) * np.maximum(ks, 1))).tolist(),
+            "ks": ks.tolist(), "p_at_k": (hits / (len(q) * ks)).tolist(),
             "p_at_radius": float(precision[min(radius, radii[-1])]), "radius": radius,
             "radii": radii.tolist(), "precision": precision.tolist(), "recall": recall.tolist()}

@@ -201,6 +201,8 @@ def test_evaluate_equals_the_single_metrics(multi):
     np.testing.assert_allclose(res["precision"], precision, atol=1e-12)
     np.testing.assert_allclose(res["recall"], recall, atol=1e-12)
     assert res["p_at_radius"] == pytest.approx(precision_at_radius(Q, ql, X, dl, r=3), abs=1e-12)
+    with pytest.raises(ValueError, match="ks must be integers"):
+        evaluate(Q, ql, X, dl, ks=(0, 5))
 
 
 @pytest.mark.parametrize("call,word", [
