@@ -138,6 +138,16 @@ def conv2d(x, W, stride=1, padding=0):
     return y
 
 
+def _transpose_is_a_conv(W, stride, padding):
+    """Whether conv2d's adjoint in x is the "full" convolution with the flipped kernel."""
+    return stride == 1 and W.shape[0] == W.shape[1] and padding <= W.shape[0] - 1
+
+
+def _flipped(W):
+    """The kernel of that convolution: flipped in space, channel axes swapped (kh, kw, Cout, Cin)."""
+    return anp.transpose(W[::-1, ::-1], (0, 1, 3, 2))
+
+
 def conv2d_transpose(g, W, x_shape, stride=1, padding=0):
     """The adjoint of conv2d in x: <conv2d(x, W), g> = <x, conv2d_transpose(g, W, x.shape)>.
 
@@ -146,9 +156,8 @@ def conv2d_transpose(g, W, x_shape, stride=1, padding=0):
     "full" convolution). Otherwise col2im(g W^T).
     """
     kh, kw, cin, cout = W.shape
-    if stride == 1 and kh == kw and padding <= kh - 1:
-        flipped = anp.transpose(W[::-1, ::-1], (0, 1, 3, 2))         # (kh, kw, Cout, Cin)
-        return conv2d(g, flipped, 1, kh - 1 - padding)
+    if _transpose_is_a_conv(W, stride, padding):
+        return conv2d(g, _flipped(W), 1, kh - 1 - padding)
     N, Ho, Wo, _ = g.shape
     cols = matmul(anp.reshape(g, (N * Ho * Wo, cout)), anp.transpose(anp.reshape(W, (-1, cout))))
     return col2im(anp.reshape(cols, (N, Ho, Wo, kh * kw * cin)), x_shape, kh, kw, stride, padding)
@@ -173,7 +182,7 @@ def _conv2d_backward(g, x, W, padding):
     (as in conv2d_transpose) and, substituting the flipped offsets in conv2d_kernel_grad's sum,
     dW[k-1-a, k-1-b, c, o] = sum over positions of x[..., c] im2col(g)[..., (a, b, o)]."""
     kh, kw, cin, cout = W.shape
-    flipped = W[::-1, ::-1].transpose(0, 1, 3, 2).reshape(-1, cin)
+    flipped = _flipped(W).reshape(-1, cin)
     dx = onp.empty(x.shape, onp.result_type(g, W))
     dW = onp.zeros((cin, kh * kw * cout), onp.result_type(x, g))
     for b, rows in _patch_rows(g, kh, kw, 1, kh - 1 - padding):
@@ -193,7 +202,7 @@ def _conv2d_vjp(argnums, ans, args, kwargs):
     padding = args[3] if len(args) > 3 else kwargs.get("padding", 0)
 
     def vjp(g):
-        if (argnums == (0, 1) and stride == 1 and W.shape[0] == W.shape[1] and padding <= W.shape[0] - 1
+        if (argnums == (0, 1) and _transpose_is_a_conv(W, stride, padding)
                 and not any(isbox(v) for v in (g, x, W))):
             return _conv2d_backward(g, x, W, padding)
         grads = {0: lambda: conv2d_transpose(g, W, x.shape, stride, padding),
@@ -309,8 +318,8 @@ def batch_norm_train(x, gamma, beta):
 
 
 def _batch_norm_train_vjp(argnums, ans, args, kwargs):
-    x, gamma, _ = args
-    _, mean, var = ans[0], ans[1], ans[2]
+    x, gamma = args[0], args[1]
+    mean, var = ans[1], ans[2]
     m = float(x.size // x.shape[-1])
     inv_std = 1.0 / anp.sqrt(var + BN_EPS)
 
