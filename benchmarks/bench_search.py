@@ -11,16 +11,14 @@ and the peak memory our functions allocate (tracemalloc). Run: python benchmarks
 
 import os
 import platform
-import sys
 import time
 import tracemalloc
 
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-from hclm_ref.metrics import mean_average_precision  # noqa: E402
-from hclm_ref.proxies import hclm_proxies  # noqa: E402
-from hclm_ref.search import distance_chunks, pack_codes  # noqa: E402
+from hclm_ref.metrics import mean_average_precision
+from hclm_ref.proxies import hclm_proxies
+from hclm_ref.search import distance_chunks, pack_codes
 
 N_QUERIES, N_DB, N_CLASSES, CONFUSED, FLIP = 10_000, 50_000, 10, 0.2, 0.06
 

@@ -15,32 +15,29 @@ import io
 import os
 import platform
 import pstats
-import sys
 import time
 import tracemalloc
 
 import numpy as np
+from autograd import value_and_grad
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-from autograd import value_and_grad  # noqa: E402
-
-from hclm_ref import nn  # noqa: E402
-from hclm_ref._memory import keep_freed_memory  # noqa: E402
-from hclm_ref.losses import proxy_loss  # noqa: E402
-from hclm_ref.proxies import hclm_proxies  # noqa: E402
-from hclm_ref.train import TrainConfig, sgd_step  # noqa: E402
+from hclm_ref import network
+from hclm_ref._memory import keep_freed_memory
+from hclm_ref.losses import proxy_loss
+from hclm_ref.proxies import hclm_proxies
+from hclm_ref.train import TrainConfig, sgd_step
 
 BATCH, BITS, CLASSES, SCALE = 128, 48, 10, 8.0
 
 
 def numpy_stepper(x, y, W):
     keep_freed_memory()                      # as train.train does (hclm_ref/_memory.py)
-    params, state = nn.init_params(np.random.default_rng(0), BITS)
+    params, state = network.init_params(np.random.default_rng(0), BITS)
     velocity = {k: np.zeros_like(v) for k, v in params.items()}
     cfg = TrainConfig()
 
     def objective(p):
-        nu, _, _ = nn.forward(p, x, state, train=True)
+        nu, _, _ = network.forward(p, x, state, train=True)
         return proxy_loss(nu, y, W, SCALE)
     grad_fn = value_and_grad(objective)
 

@@ -9,8 +9,9 @@ in `_`, randomness from an explicit seed).
 import numpy as np
 
 from ._optim import minimize_lbfgs
-from ._validate import as_matrix, check_int, sign
+from ._validate import as_matrix, check_int
 from .proxies import itq_rotation
+from .search import sign
 
 
 class LSH:

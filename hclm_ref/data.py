@@ -1,8 +1,10 @@
-"""Datasets: a synthetic image generator (the offline default), CIFAR-10/100, image folders.
+"""Datasets: a synthetic image generator (the offline default), CIFAR-10/100, image folders;
+and what turns images into network input (normalisation, augmentation, the validation split).
 
 Every loader returns a Dataset: images (N, 32, 32, 3) uint8 in NHWC order and integer labels,
 split into train and test parts. The CIFAR loaders read the official "python version" files
-with a restricted unpickler and never call pickle.load on a downloaded file.
+with a restricted unpickler and never call pickle.load on a downloaded file. A damaged file
+is named in the error.
 """
 
 import hashlib
@@ -13,7 +15,9 @@ import urllib.request
 from typing import NamedTuple, Optional
 
 import numpy as np
-from tqdm.auto import tqdm
+
+from ._progress import progress_bar
+from ._validate import check_fits, check_float, check_int
 
 SYNTHETIC_CLASSES = ("disk", "striped disk", "square", "striped square", "triangle",
                      "striped triangle", "cross", "striped cross", "ring", "striped ring")
@@ -57,8 +61,11 @@ def make_synthetic(n_train=5000, n_test=1000, *, size=32, seed=0):
     the shapes; the super-classes give class similarity a structure for sHCLM.
     Deterministic for a seed; about a second for 6,000 images. Returns a Dataset.
     """
-    rng = np.random.default_rng(seed)
+    n_train, n_test = check_int(n_train, "n_train", 1), check_int(n_test, "n_test", 1)
+    size = check_int(size, "size", 24)                 # shapes of radius 8-12 must fit inside
     n = n_train + n_test
+    check_fits(n * size * size * 3 * 5, f"n_train + n_test = {n} synthetic images")
+    rng = np.random.default_rng(seed)
     y = rng.integers(0, 10, n)
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
     images = np.empty((n, size, size, 3), np.float32)
@@ -106,7 +113,7 @@ CIFAR = {
     "cifar100": {"url": "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz",
                  "md5": "eb9058c3a382ffc7106e4002c42a8d85", "folder": "cifar-100-python",
                  "train": ["train"], "test": ["test"], "meta": "meta",
-                 "names": "fine_label_names", "label": "fine_labels"},
+                 "names": "fine_label_names", "label": "fine_labels", "coarse": True},
 }
 
 
@@ -124,9 +131,17 @@ class _RestrictedUnpickler(pickle.Unpickler):
 
 
 def read_pickle_batch(path):
-    """Read one CIFAR batch file with the restricted unpickler; keys come back as str."""
-    with open(path, "rb") as f:
-        d = _RestrictedUnpickler(f, encoding="bytes").load()
+    """Read one CIFAR batch file with the restricted unpickler; keys come back as str.
+
+    A truncated, corrupt or foreign file raises ValueError naming it (never a bare pickle error).
+    """
+    try:
+        with open(path, "rb") as f:
+            d = _RestrictedUnpickler(f, encoding="bytes").load()
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError,
+            KeyError, UnicodeDecodeError, MemoryError) as err:
+        raise ValueError(f"{path} is not a readable CIFAR batch file ({type(err).__name__}: {err}); "
+                         f"delete it and its folder to extract or download it again") from None
     if not isinstance(d, dict):
         raise ValueError(f"{path} does not hold a CIFAR batch (a dict); got {type(d).__name__}")
     return {k.decode() if isinstance(k, bytes) else k: v for k, v in d.items()}
@@ -152,8 +167,8 @@ def download(url, path, md5, *, progress=True):
     try:
         with urllib.request.urlopen(url, timeout=60) as response, open(part, "wb") as out:
             total = int(response.headers.get("Content-Length") or 0)
-            with tqdm(total=total, unit="B", unit_scale=True, disable=not progress,
-                      desc=os.path.basename(path)) as bar:
+            with progress_bar(total=total, unit="B", unit_scale=True, enabled=progress,
+                              desc=os.path.basename(path)) as bar:
                 for block in iter(lambda: response.read(1 << 20), b""):
                     out.write(block)
                     bar.update(len(block))
@@ -172,6 +187,11 @@ def _safe_extract(archive, target):
 
 def _locate_cifar(name, data_dir, download_ok):
     spec = CIFAR[name]
+    if os.path.isfile(data_dir):
+        raise NotADirectoryError(f"data_dir {data_dir} is a file; give the folder that holds "
+                                 f"{spec['folder']}/ or {os.path.basename(spec['url'])}")
+    if os.path.isfile(os.path.join(data_dir, spec["meta"])):
+        return data_dir                                # the extracted folder itself
     folder = os.path.join(data_dir, spec["folder"])
     if os.path.isdir(folder):
         return folder
@@ -193,34 +213,55 @@ def _locate_cifar(name, data_dir, download_ok):
     return folder
 
 
-def _cifar_images(batch):
-    data = np.asarray(batch["data"], dtype=np.uint8)
-    if data.ndim != 2 or data.shape[1] != 3072:
-        raise ValueError(f"CIFAR batch data must be (n, 3072) uint8; got {data.shape}")
-    return data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1).copy()     # R, G, B planes -> NHWC
+def _cifar_part(path, spec, n_classes):
+    """Images (n, 32, 32, 3) uint8, labels (n,) and coarse labels (or None) of one batch file."""
+    batch = read_pickle_batch(path)
+    missing = [k for k in ("data", spec["label"]) if k not in batch]
+    if missing:
+        raise ValueError(f"{path} is not a CIFAR batch: it has no {missing} entry")
+    data = np.asarray(batch["data"])
+    if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072:
+        raise ValueError(f"{path}: CIFAR data must be (n, 3072) uint8 pixels; got {data.shape} {data.dtype}")
+    labels = {"labels": batch[spec["label"]]}
+    if spec.get("coarse"):
+        labels["coarse"] = batch.get("coarse_labels")
+    out = {}
+    for key, values in labels.items():
+        y = np.asarray(values)
+        limit = n_classes if key == "labels" else 20
+        if y.shape != (len(data),) or y.dtype.kind not in "iu":
+            raise ValueError(f"{path}: {key} must be {len(data)} integers, one per image; "
+                             f"got shape {y.shape}, dtype {y.dtype}")
+        if y.size and not 0 <= y.min() <= y.max() < limit:
+            raise ValueError(f"{path}: {key} must lie in 0..{limit - 1}; found {y.min()}..{y.max()}")
+        out[key] = y.astype(np.int64)
+    images = data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1).copy()     # R, G, B planes -> NHWC
+    return images, out["labels"], out.get("coarse")
 
 
 def load_cifar(name="cifar10", data_dir=None, *, download_ok=True):
     """CIFAR-10 or CIFAR-100 from data_dir (default: default_data_dir()).
 
-    data_dir may hold the extracted official folder or the official archive; otherwise the
-    archive is downloaded (MD5-checked, written atomically) and extracted. Returns a Dataset;
-    CIFAR-100 also fills coarse_train / coarse_test with its 20 super-class labels.
+    data_dir may hold the extracted official folder or the official archive, or be the
+    extracted folder itself; otherwise the archive is downloaded (MD5-checked, written
+    atomically) and extracted. Returns a Dataset; CIFAR-100 also fills coarse_train /
+    coarse_test with its 20 super-class labels.
     """
     if name not in CIFAR:
         raise ValueError(f"name must be one of {tuple(CIFAR)}; got {name!r}")
     spec = CIFAR[name]
     folder = _locate_cifar(name, data_dir or default_data_dir(), download_ok)
+    meta_path = os.path.join(folder, spec["meta"])
+    names = read_pickle_batch(meta_path).get(spec["names"])
+    if not isinstance(names, list) or len(names) < 2:
+        raise ValueError(f"{meta_path} must list the class names under {spec['names']!r}")
+    names = tuple(n.decode() if isinstance(n, bytes) else str(n) for n in names)
     parts = {}
     for split in ("train", "test"):
-        batches = [read_pickle_batch(os.path.join(folder, f)) for f in spec[split]]
-        x = np.concatenate([_cifar_images(b) for b in batches])
-        y = np.concatenate([np.asarray(b[spec["label"]], np.int64) for b in batches])
-        coarse = np.concatenate([np.asarray(b["coarse_labels"], np.int64) for b in batches]) \
-            if name == "cifar100" else None
-        parts[split] = (x, y, coarse)
-    meta = read_pickle_batch(os.path.join(folder, spec["meta"]))
-    names = tuple(n.decode() if isinstance(n, bytes) else n for n in meta[spec["names"]])
+        pieces = [_cifar_part(os.path.join(folder, f), spec, len(names)) for f in spec[split]]
+        x, y, coarse = (list(p) for p in zip(*pieces))
+        parts[split] = (np.concatenate(x), np.concatenate(y),
+                        np.concatenate(coarse) if spec.get("coarse") else None)
     (xtr, ytr, ctr), (xte, yte, cte) = parts["train"], parts["test"]
     return Dataset(xtr, ytr, xte, yte, names, ctr, cte)
 
@@ -228,32 +269,95 @@ def load_cifar(name="cifar10", data_dir=None, *, download_ok=True):
 # ------------------------------------------------------------------------- image folders
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
+_WIDE_MODES = {"I;16": 65535, "I;16L": 65535, "I;16B": 65535, "I;16N": 65535, "I": 65535}
+
+
+def _rgb_pixels(im, size):
+    """A Pillow image as (size, size, 3) uint8. 16-bit and 32-bit integer images are scaled by
+    their range (65535, Pillow's "I" mode being how it opens 16-bit PNGs), float images by
+    [0, 1]; plain convert("RGB") would clip them to 255 (a white picture)."""
+    from PIL import Image
+    if im.mode in _WIDE_MODES or im.mode == "F":
+        a = np.asarray(im, np.float64)
+        top = _WIDE_MODES.get(im.mode, 1.0)
+        im = Image.fromarray(np.clip(np.round(a / top * 255), 0, 255).astype(np.uint8))
+    return np.asarray(im.convert("RGB").resize((size, size), Image.BILINEAR))
+
+
+def _read_image(path, size):
+    from PIL import Image, UnidentifiedImageError
+    try:
+        with Image.open(path) as im:
+            return _rgb_pixels(im, size)
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as err:
+        raise ValueError(f"cannot read image {path} ({type(err).__name__}: {err}); "
+                         f"repair or remove it") from None
 
 
 def load_image_folder(root, *, size=32, test_fraction=0.2, seed=0):
     """Images in root/<class>/*.png|jpg..., resized to size x size RGB with Pillow.
 
     Classes are the sub-folder names in sorted order; a seeded, class-stratified split puts
-    test_fraction of each class in the test part. Returns a Dataset.
+    test_fraction of each class in the test part. Returns a Dataset. A file that is not a
+    readable image raises ValueError naming it.
     """
-    from PIL import Image
+    size = check_int(size, "size", 1)
+    test_fraction = check_float(test_fraction, "test_fraction", low=0, high=1, low_open=True, high_open=True)
     if not os.path.isdir(root):
-        raise FileNotFoundError(f"root must be a folder of class sub-folders; {root} is not a folder")
+        raise NotADirectoryError(f"root must be a folder of class sub-folders; {root} is not a folder")
     classes = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)))
-    images, labels = [], []
-    for c, name in enumerate(classes):
-        for f in sorted(os.listdir(os.path.join(root, name))):
-            if f.lower().endswith(IMAGE_SUFFIXES):
-                with Image.open(os.path.join(root, name, f)) as im:
-                    images.append(np.asarray(im.convert("RGB").resize((size, size), Image.BILINEAR)))
-                labels.append(c)
-    if len(classes) < 2 or not images:
-        raise ValueError(f"root must hold at least 2 class folders with images; found {len(classes)} "
-                         f"classes and {len(images)} images in {root}")
-    x, y = np.stack(images), np.array(labels, np.int64)
+    files = [(c, os.path.join(root, name, f)) for c, name in enumerate(classes)
+             for f in sorted(os.listdir(os.path.join(root, name))) if f.lower().endswith(IMAGE_SUFFIXES)]
+    found = np.bincount([c for c, _ in files], minlength=len(classes))
+    if len(classes) < 2 or np.any(found < 1):
+        counts = dict(zip(classes, found.tolist()))
+        raise ValueError(f"root must hold at least 2 class folders, each with images "
+                         f"({', '.join(IMAGE_SUFFIXES)}); found {counts} in {root}")
+    check_fits(len(files) * size * size * 3, f"{len(files)} images of {size}x{size}")
+    x = np.stack([_read_image(path, size) for _, path in progress_bar(files, desc="images", leave=False)])
+    y = np.array([c for c, _ in files], np.int64)
     rng = np.random.default_rng(seed)
     test = np.zeros(len(y), bool)
     for c in range(len(classes)):
         idx = rng.permutation(np.nonzero(y == c)[0])
         test[idx[:int(round(test_fraction * len(idx)))]] = True
     return Dataset(x[~test], y[~test], x[test], y[test], tuple(classes))
+
+
+# ------------------------------------------------------ preparing images for the network
+
+def channel_stats(x):
+    """Per-channel mean and std of uint8 images (N, H, W, 3), as float32 (3,) arrays.
+
+    A constant channel (std 0) would divide by zero in normalise(): raises ValueError.
+    """
+    flat = x.reshape(-1, x.shape[-1]).astype(np.float64) / 255.0
+    mean, std = flat.mean(axis=0), flat.std(axis=0)
+    if np.any(std * 255 < 0.5):
+        raise ValueError(f"x: channel {int(np.argmin(std))} of the training images is constant "
+                         f"(std {std.min() * 255:.2g} of 255); it cannot be standardised")
+    return mean.astype(np.float32), std.astype(np.float32)
+
+
+def normalise(x, mean, std):
+    """uint8 (N, H, W, C) -> float32 standardised per channel."""
+    return (x.astype(np.float32) * np.float32(1 / 255.0) - mean) / std
+
+
+def augment(x, rng, pad=4):
+    """Random crop (zero padding `pad`) and horizontal flip of a float32 batch (N, H, W, C)."""
+    N, H, W, _ = x.shape
+    padded = np.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+    dy, dx = rng.integers(0, 2 * pad + 1, (2, N))
+    windows = np.lib.stride_tricks.sliding_window_view(padded, (H, W), axis=(1, 2))
+    crops = windows[np.arange(N), dy, dx].transpose(0, 2, 3, 1)       # (N, H, W, C)
+    flip = rng.random(N) < 0.5
+    crops[flip] = crops[flip, :, ::-1]
+    return crops
+
+
+def validation_split(n, fraction, seed):
+    """Disjoint (train_idx, val_idx) of range(n); val has round(fraction * n) items."""
+    perm = np.random.default_rng([seed, 2 ** 31]).permutation(n)
+    n_val = int(round(fraction * n))
+    return np.sort(perm[n_val:]), np.sort(perm[:n_val])

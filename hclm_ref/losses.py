@@ -96,3 +96,50 @@ def multilabel_loss(nu, tags, W, weights, scale=DEFAULT_SCALE):
     # log s = -log(1 + e^-z), log(1 - s) = -log(1 + e^z), both computed without overflow
     per_tag = tags * anp.logaddexp(0.0, -z) + (1 - tags) * anp.logaddexp(0.0, z)
     return anp.mean(anp.sum(per_tag * weights, axis=1))
+
+
+# ------------------------------------------------------------- the training objective (a slot)
+#
+# train() minimises OBJECTIVES[name](cfg, labels) over minibatches, the name chosen by
+# choose_objective from TrainConfig.loss and the kind of labels. A maker receives the whole
+# configuration and the training labels (for statistics such as tag weights) and returns
+# loss(nu, y, W, scale, rng) for a batch: nu (B, d), y its labels, W the proxies, scale the
+# logit scale at this step, rng the epoch's Generator (for sampling, e.g. triplets).
+
+def _proxy_objective(cfg, labels):
+    return lambda nu, y, W, scale, rng: proxy_loss(nu, y, W, scale)                      # Eq. (8)
+
+
+def _joint_objective(cfg, labels):
+    def loss(nu, y, W, scale, rng):                                                        # Eq. (24)
+        return joint_loss(nu, y, W, sample_triplets(y, rng), lam=cfg.triplet_weight, scale=scale,
+                          margin=cfg.triplet_margin)
+    return loss
+
+
+def _multilabel_objective(cfg, labels):
+    weights = tag_weights(labels)                          # from all training tags, once
+    return lambda nu, y, W, scale, rng: multilabel_loss(nu, y, W, weights, scale)         # Eq. (25)
+
+
+#: name -> maker(cfg, training labels) -> loss(nu, y, W, scale, rng). A new loss is one entry.
+OBJECTIVES = {"proxy": _proxy_objective, "joint": _joint_objective,
+              "multilabel": _multilabel_objective}
+
+
+def choose_objective(loss, triplet_weight, labels):
+    """The name of the objective to train with. loss="auto": "multilabel" for (N, T) tags,
+    "joint" (Eq. 24) when triplet_weight > 0, else "proxy" (Eq. 8); any other value must be a
+    key of OBJECTIVES that suits the labels."""
+    multi = onp.ndim(labels) == 2
+    if loss == "auto":
+        loss = "multilabel" if multi else ("joint" if triplet_weight else "proxy")
+    if loss not in OBJECTIVES:
+        raise ValueError(f"loss must be 'auto' or one of {tuple(OBJECTIVES)}; got {loss!r}")
+    if multi != (loss == "multilabel"):
+        raise ValueError(f"loss {loss!r} needs {'(N, T) multi-hot tags' if not multi else '(N,) class ids'} "
+                         f"as labels; got labels of shape {onp.shape(labels)}")
+    if multi and triplet_weight:
+        raise ValueError("triplet_weight must be 0 with multi-hot tags: the triplet term of "
+                         "Eq. (22) needs class ids to pick positives and negatives")
+    return loss

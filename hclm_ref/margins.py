@@ -8,8 +8,6 @@ the classification margin is twice the relative minimum Hamming distance, and bo
 coding theory (Plotkin, Hamming) bound it. Derived in tutorials/02-margins-and-tammes.md.
 """
 
-from math import comb
-
 import numpy as np
 
 from ._validate import as_matrix, as_pm1, check_int
@@ -72,14 +70,20 @@ def hamming_bound(n_codewords, n_bits):
 
     Balls of radius t = floor((dist - 1) / 2) around M codewords must be disjoint in {0,1}^n:
     M · sum_{i<=t} C(n, i) <= 2^n. Returns the largest dist in [1, n] that satisfies it.
+    The ball grows with t, so the first dist that fails ends the search; the binomial
+    coefficients are updated in place (C(n, t) = C(n, t-1) (n-t+1) / t), exact integers.
     """
     M = check_int(n_codewords, "n_codewords", 2)
-    n = check_int(n_bits, "n_bits", 1)
-    best = 1
-    for dist in range(1, n + 1):
-        t = (dist - 1) // 2
-        if M * sum(comb(n, i) for i in range(t + 1)) <= 2 ** n:
-            best = dist
+    n = check_int(n_bits, "n_bits", 1, 65536)
+    best, t, term, volume, space = 1, 0, 1, 1, 2 ** n       # ball of radius 0: one word
+    for dist in range(2, n + 1):
+        while t < (dist - 1) // 2:
+            t += 1
+            term = term * (n - t + 1) // t
+            volume += term
+        if M * volume > space:
+            break
+        best = dist
     return best
 
 

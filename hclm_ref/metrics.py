@@ -258,8 +258,9 @@ def evaluate(query_codes, query_labels, db_codes, db_labels, *, ks=(1, 10, 100, 
 
     One pass counts the distance histograms (tie-aware mAP, PR curve, P@radius); one ranks
     each row (stable mAP and P@k, ties by database index). ks larger than the database are
-    dropped; the others must be >= 1. Returns a dict: map_stable, map_expected, ks, p_at_k, p_at_radius, radius,
-    radii, precision, recall (lists), each equal to what the single-metric functions return.
+    dropped; the others must be >= 1. Returns a dict: map_stable, map_expected, ks, p_at_k,
+    p_at_radius, radius, radii, precision, recall (lists), each equal to what the single-metric
+    functions return.
     """
     q, ql, db, dl = _prepare(query_codes, query_labels, db_codes, db_labels)
     ks = _check_ks([k for k in np.ravel(ks) if k <= len(db)], len(db))

@@ -9,8 +9,8 @@ flipped) and conv2d_kernel_grad (patches^T g), all three built on im2col / col2i
 differentiable again, so gradients of every order flow. Batch norm and max-pooling are
 primitives with the textbook VJPs, written out because autograd's generic ones make a dozen
 full-size temporaries.
-Parameters are a plain dict of float32 arrays; batch-norm running statistics live in a separate
-`state` dict that training updates outside the gradient. Derived in tutorials/05-a-cnn-by-hand.md.
+The network built from these layers is in network.py; slow loop definitions to check them
+against are in naive.py. Derived in tutorials/05-a-cnn-by-hand.md.
 Speed: benchmarks/bench_train.py (and hclm_ref/_memory.py for the allocator setting)."""
 
 import autograd.numpy as anp
@@ -21,7 +21,6 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 BN_EPS = 1e-5
 BN_MOMENTUM = 0.1
-DEFAULT_WIDTHS = (32, 32, "M", 64, 64, "M", 128)   # the reference network of the benchmarks
 
 
 # --------------------------------------------------------------------- im2col / col2im
@@ -46,7 +45,8 @@ def im2col(x, kh, kw, stride, padding):
 
     Ho = (H + 2 padding - kh) // stride + 1 (likewise Wo). Zero padding.
     """
-    windows = sliding_window_view(_pad(x, padding), (kh, kw), axis=(1, 2))[:, ::stride, ::stride]  # (N,Ho,Wo,C,kh,kw)
+    windows = sliding_window_view(_pad(x, padding), (kh, kw), axis=(1, 2))
+    windows = windows[:, ::stride, ::stride]                            # (N, Ho, Wo, C, kh, kw)
     N, Ho, Wo = windows.shape[:3]
     return windows.transpose(0, 1, 2, 4, 5, 3).reshape(N, Ho, Wo, kh * kw * x.shape[3])
 
@@ -113,7 +113,8 @@ def _patch_rows(x, kh, kw, stride, padding):
     border stays zero, so only their interiors are copied."""
     N, H, W, C = x.shape
     Hp, Wp = H + 2 * padding, W + 2 * padding
-    step = max(1, _CHUNK_FLOATS // (_out_size(Hp, kh, stride, 0) * _out_size(Wp, kw, stride, 0) * kh * kw * C))
+    floats_per_image = _out_size(Hp, kh, stride, 0) * _out_size(Wp, kw, stride, 0) * kh * kw * C
+    step = max(1, _CHUNK_FLOATS // floats_per_image)
     xp = onp.zeros((min(step, N), Hp, Wp, C), x.dtype)
     for start in range(0, N, step):
         b = slice(start, min(start + step, N))
@@ -213,7 +214,8 @@ def _conv2d_vjp(argnums, ans, args, kwargs):
 
 defvjp_argnums(conv2d, _conv2d_vjp)
 defvjp(conv2d_kernel_grad,
-       lambda ans, x, g, shape, stride=1, padding=0: lambda h: conv2d_transpose(g, h, x.shape, stride, padding),
+       lambda ans, x, g, shape, stride=1, padding=0:
+           lambda h: conv2d_transpose(g, h, x.shape, stride, padding),
        lambda ans, x, g, shape, stride=1, padding=0: lambda h: conv2d(x, h, stride, padding))
 
 
@@ -361,82 +363,3 @@ def batch_norm(x, gamma, beta, running_mean, running_var, train):
 def hashing_layer(q, L, b):
     """nu(x) = tanh(L^T q(x) + b) in [-1, 1]^d (Eq. 7). q : (N, p), L : (p, d), b : (d,)."""
     return anp.tanh(matmul(q, L) + b)
-
-
-# ------------------------------------------------------------------------ the network
-
-def init_params(rng, n_bits, *, widths=DEFAULT_WIDTHS, in_channels=3):
-    """Parameters and batch-norm state of the VGG-style network.
-
-    widths: conv widths in order, "M" for a 2x2 max-pool. Each conv is 3x3, padding 1, then
-    batch norm and ReLU; a global average pool gives q(x) (width = the last conv's); the
-    hashing layer maps it to nu(x) with n_bits units. He-normal conv weights, Glorot L.
-    rng : numpy.random.Generator. Returns (params, state): dicts of float32 arrays.
-    """
-    params, state, cin = {}, {}, in_channels
-    for i, w in enumerate(v for v in widths if v != "M"):
-        params[f"conv{i}"] = (rng.standard_normal((3, 3, cin, w)) * onp.sqrt(2.0 / (9 * cin))).astype(onp.float32)
-        params[f"bn{i}.gamma"] = onp.ones(w, onp.float32)
-        params[f"bn{i}.beta"] = onp.zeros(w, onp.float32)
-        state[f"bn{i}.mean"] = onp.zeros(w, onp.float32)
-        state[f"bn{i}.var"] = onp.ones(w, onp.float32)
-        cin = w
-    params["hash.L"] = (rng.standard_normal((cin, n_bits)) * onp.sqrt(2.0 / (cin + n_bits))).astype(onp.float32)
-    params["hash.b"] = onp.zeros(n_bits, onp.float32)
-    return params, state
-
-
-def forward(params, x, state, *, widths=DEFAULT_WIDTHS, train=False):
-    """Run the network: x (N, H, W, Cin) float32 -> (nu (N, d), q (N, p), batch_stats).
-
-    batch_stats maps "bn{i}.mean"/"bn{i}.var" to this batch's statistics when train=True
-    (the caller folds them into the running averages with update_state), else is empty.
-    """
-    h, batch_stats, i = x, {}, 0
-    for w in widths:
-        if w == "M":
-            h = max_pool(h, 2)
-            continue
-        h = conv2d(h, params[f"conv{i}"], padding=1)
-        h, stats = batch_norm(h, params[f"bn{i}.gamma"], params[f"bn{i}.beta"],
-                              state[f"bn{i}.mean"], state[f"bn{i}.var"], train)
-        if stats is not None:
-            batch_stats[f"bn{i}.mean"], batch_stats[f"bn{i}.var"] = stats
-        h = relu(h)
-        i += 1
-    q = global_avg_pool(h)
-    return hashing_layer(q, params["hash.L"], params["hash.b"]), q, batch_stats
-
-
-def update_state(state, batch_stats, momentum=BN_MOMENTUM):
-    """Running averages: r <- (1 - momentum) r + momentum * batch value. Returns a new dict."""
-    return {k: ((1 - momentum) * v + momentum * batch_stats[k]).astype(onp.float32)
-            if k in batch_stats else v for k, v in state.items()}
-
-
-# ------------------------------------------------- slow references (tests and tutorials)
-
-def conv2d_naive(x, W, stride=1, padding=0):
-    """Convolution by explicit loops over output positions: the definition, for checking."""
-    kh, kw, _, cout = W.shape
-    xp = onp.pad(x, ((0, 0), (padding, padding), (padding, padding), (0, 0)))
-    N, Hp, Wp, _ = xp.shape
-    Ho, Wo = (Hp - kh) // stride + 1, (Wp - kw) // stride + 1
-    y = onp.zeros((N, Ho, Wo, cout))
-    for i in range(Ho):
-        for j in range(Wo):
-            patch = xp[:, i * stride:i * stride + kh, j * stride:j * stride + kw, :]
-            y[:, i, j, :] = onp.tensordot(patch, W, axes=([1, 2, 3], [0, 1, 2]))
-    return y
-
-
-def pool2d_naive(x, size, stride, reduce=onp.max):
-    """Pooling by explicit loops over output positions and windows."""
-    N, H, W, C = x.shape
-    Ho, Wo = (H - size) // stride + 1, (W - size) // stride + 1
-    y = onp.zeros((N, Ho, Wo, C))
-    for i in range(Ho):
-        for j in range(Wo):
-            y[:, i, j, :] = reduce(x[:, i * stride:i * stride + size, j * stride:j * stride + size, :],
-                                   axis=(1, 2))
-    return y

@@ -6,19 +6,20 @@ The pipeline of Sec. 4 of the paper, one function per step:
     hclm_proxies        Eq. (17)  W_h = sgn(Gamma W*), plus our optional discrete refinement
     semantic_assignment Eq. (18)  which class gets which proxy, from class similarities
                                   (class_similarity: Eqs. 19-20, tag_similarity: Eq. 21)
-    make_proxies        every proxy set of the ablation (paper Fig. 3) by name
-Run `python -m hclm_ref.proxies --table` for the margins table (paper Fig. 3a).
+    make_proxies        a proxy set by name, rows of norm sqrt(d)
+    PROXY_KINDS         every proxy set of the ablation (paper Fig. 3) by name: one registry
+Run `python -m hclm_ref.proxy_table` for the margins table (paper Fig. 3a).
 Derived in tutorials/02-margins-and-tammes.md, 03-binary-proxies.md, 04-semantic-assignment.md.
 """
+
+from typing import Callable, NamedTuple
 
 import numpy as np
 
 from ._optim import minimize_lbfgs
-from ._validate import as_matrix, as_pm1, check_int, sign
+from ._validate import as_matrix, as_pm1, check_fits, check_int
 from .margins import hamming_distance_matrix
-
-PROXY_KINDS = ("random", "tammes", "aligned", "hclm", "shclm", "hadamard")
-
+from .search import sign
 
 # --------------------------------------------------------------------------- Tammes (Eq. 14)
 
@@ -66,7 +67,7 @@ def tammes(n_classes, n_dims, *, seed=0, temperatures=(8, 32, 128, 512, 2048, 81
     rng = np.random.default_rng(seed)
     v = rng.standard_normal((C, d)).ravel()
     for t in temperatures:
-        v = minimize_lbfgs(lambda x: _smooth_max_inner(x, C, d, float(t)), v, max_iter=max_iter)
+        v = minimize_lbfgs(lambda x, t=float(t): _smooth_max_inner(x, C, d, t), v, max_iter=max_iter)
     V = v.reshape(C, d)
     return V / np.linalg.norm(V, axis=1, keepdims=True)
 
@@ -317,76 +318,96 @@ def semantic_assignment(W, S, *, seed=0, return_objective=False):
 
 # ------------------------------------------------------------------- every set, by name
 
-def make_proxies(kind, n_classes, n_bits, *, similarity=None, seed=0, refine=True):
-    """The proxy sets of the paper's ablation (Fig. 3) and ours, by name.
+def random_codes(n_classes, n_bits, *, seed=0):
+    """C distinct random ±1 codes of d bits (the paper's "Random" set): (C, d) int8.
 
-    kind: "random"   fixed random ±1 codes
-          "tammes"   Tammes proxies W* (Eq. 14), unit rows, float64
-          "aligned"  Gamma* W* (Eq. 16), unit rows, float64
-          "hclm"     sgn(Gamma* W*) (Eq. 17), refined unless refine=False
-          "shclm"    hclm rows assigned to classes by Eq. (18); needs similarity (C, C)
-          "hadamard" Sylvester-Hadamard rows (d a power of two, C <= 2d)
-    The "learned" set of the ablation is not designed here: it is trained (losses.py).
-    Returns (C, d): int8 ±1 for the binary kinds, float64 unit rows for tammes/aligned.
+    Rows are drawn uniformly; a row equal to an earlier one is drawn again, so two classes
+    never share a proxy (C <= 2^d is required). Where the codes are dense (C > 2^(d-1)) they
+    are C distinct integers below 2^d instead, so the redrawing never runs long.
+    """
+    C, d = check_int(n_classes, "n_classes", 2), check_int(n_bits, "n_bits", 1)
+    if C > 2 ** d:
+        raise ValueError(f"n_classes={C} distinct codes of n_bits={d} do not exist (at most 2^{d})")
+    rng = np.random.default_rng(seed)
+    if 2 * C > 2 ** d:
+        ints = rng.permutation(2 ** d)[:C]
+        return np.where((ints[:, None] >> np.arange(d)) & 1, 1, -1).astype(np.int8)
+    B = rng.choice(np.array([-1, 1], np.int8), size=(C, d))
+    while True:
+        _, first = np.unique(B, axis=0, return_index=True)
+        repeated = np.setdiff1d(np.arange(C), first)
+        if not len(repeated):
+            return B
+        B[repeated] = rng.choice(np.array([-1, 1], np.int8), size=(len(repeated), d))
+
+
+def _aligned(C, d, seed):
+    W = tammes(C, d, seed=seed)
+    return W @ binary_alignment(W, seed=seed).T
+
+
+class ProxyKind(NamedTuple):
+    """A proxy set of the ablation (paper Fig. 3): how to build its rows, how training uses them.
+
+    build(n_classes, n_bits, seed) -> (C, d) rows, ±1 (binary) or real;
+    learned: the rows are only the starting point, trained with the network (TrainConfig.learn_proxies);
+    semantic: the rows are assigned to classes by class similarity (Eq. 18), from a given
+    similarity matrix or, during training, from the network's own features (Eqs. 19-20).
+    """
+    build: Callable
+    binary: bool
+    learned: bool = False
+    semantic: bool = False
+    about: str = ""
+
+
+#: Every proxy set by name. A new kind is one entry here: make_proxies, the training protocols,
+#: the demo's --proxies and --ablation, and the margins table all read this dictionary.
+PROXY_KINDS = {
+    "learned": ProxyKind(lambda C, d, seed: random_codes(C, d, seed=seed), True, learned=True,
+                         about="random ±1 rows trained with the network (back-propagated)"),
+    "random": ProxyKind(lambda C, d, seed: random_codes(C, d, seed=seed), True,
+                        about="fixed random ±1 rows"),
+    "tammes": ProxyKind(lambda C, d, seed: tammes(C, d, seed=seed), False,
+                        about="Tammes proxies W* (Eq. 14)"),
+    "aligned": ProxyKind(_aligned, False, about="Gamma* W*, rotated towards the hypercube (Eq. 16)"),
+    "hclm-paper": ProxyKind(lambda C, d, seed: hclm_proxies(C, d, seed=seed, refine=False), True,
+                            about="sgn(Gamma* W*) (Eq. 17), the paper's pipeline"),
+    "hclm": ProxyKind(lambda C, d, seed: hclm_proxies(C, d, seed=seed), True,
+                      about="sgn(Gamma* W*) with our bit-flip refinement"),
+    "shclm": ProxyKind(lambda C, d, seed: hclm_proxies(C, d, seed=seed), True, semantic=True,
+                       about="refined HCLM rows assigned to classes by similarity (Eq. 18)"),
+    "hadamard": ProxyKind(lambda C, d, seed: hadamard_proxies(C, d), True,
+                          about="Sylvester-Hadamard rows and their negations (d = 2^k, C <= 2d)"),
+}
+
+
+def make_proxies(kind, n_classes, n_bits, *, similarity=None, seed=0):
+    """The proxy set `kind` (a key of PROXY_KINDS) for C classes and d bits.
+
+    Every kind's rows have norm sqrt(d), so the logit scale of losses.proxy_logits means the
+    same for all: the binary kinds are ±1 (int8), tammes and aligned are their unit rows times
+    sqrt(d) (float64). A semantic kind (shclm) with similarity (C, C) assigns its rows to the
+    classes by Eq. (18); without it they come in design order, for train() to assign from the
+    network's features (TrainConfig.semantic_epoch). For "learned" these are the initial rows.
+    Raises ValueError for an unknown kind, C > 2^d for a binary kind, or a design whose rows
+    are not distinct.
     """
     if kind not in PROXY_KINDS:
-        raise ValueError(f"kind must be one of {PROXY_KINDS}; got {kind!r}")
+        raise ValueError(f"kind must be one of {tuple(PROXY_KINDS)}; got {kind!r}")
+    spec = PROXY_KINDS[kind]
     C = check_int(n_classes, "n_classes", 2)
     d = check_int(n_bits, "n_bits", 1)
-    if kind == "random":
-        return np.random.default_rng(seed).choice(np.array([-1, 1], np.int8), size=(C, d))
-    if kind == "hadamard":
-        return hadamard_proxies(C, d)
-    if kind in ("tammes", "aligned"):
-        W = tammes(C, d, seed=seed)
-        return W if kind == "tammes" else W @ binary_alignment(W, seed=seed).T
-    if kind == "shclm" and similarity is None:
-        raise ValueError("kind='shclm' needs similarity: a (C, C) class-similarity matrix")
-    B = hclm_proxies(C, d, seed=seed, refine=refine)
-    if kind == "shclm":
-        B = B[semantic_assignment(B, similarity, seed=seed)]
-    return B
-
-
-# ---------------------------------------------------------------- the margins table (Fig. 3a)
-
-def margins_table(class_counts=(10, 100), bit_counts=(16, 32, 64), seed=0):
-    """Markdown table: average class margin (Eq. 13) and min d_H of every proxy set vs bounds.
-
-    For the real-valued sets (tammes, aligned) min d_H is that of their signs, the codes a
-    network at its proxies would produce. sHCLM is a row permutation of HCLM (same margins).
-    """
-    from .margins import class_margins, hamming_bound, min_hamming_distance, plotkin_bound
-    kinds = [("random", {}), ("tammes", {}), ("aligned", {}), ("hclm (paper)", {"refine": False}),
-             ("hclm (refined)", {}), ("hadamard", {})]
-    lines = ["| C | d | proxy set | avg margin | min d_H | Plotkin bound | Hamming bound |",
-             "|---|---|---|---|---|---|---|"]
-    for C in class_counts:
-        for d in bit_counts:
-            for label, options in kinds:
-                try:
-                    W = make_proxies(label.split()[0], C, d, seed=seed, **options)
-                except ValueError:
-                    continue                      # hadamard where it does not fit
-                lines.append(f"| {C} | {d} | {label} | {class_margins(W).mean():.3f} | "
-                             f"{min_hamming_distance(sign(W))} | {plotkin_bound(C, d)} | "
-                             f"{hamming_bound(C, d)} |")
-    return "\n".join(lines)
-
-
-def main(argv=None):
-    import argparse
-    parser = argparse.ArgumentParser(prog="python -m hclm_ref.proxies",
-                                     description="Design proxy sets and print their margins.")
-    parser.add_argument("--table", action="store_true",
-                        help="print the margins table (paper Fig. 3a) for C=10,100 at 16/32/64 bits")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    args = parser.parse_args(argv)
-    if not args.table:
-        parser.print_help()
-        return
-    print(margins_table(seed=args.seed))
-
-
-if __name__ == "__main__":
-    main()
+    if spec.binary and C > 2 ** d:
+        raise ValueError(f"n_bits={d} has only {2 ** d} distinct codes, fewer than n_classes={C}: "
+                         f"use at least {(C - 1).bit_length()} bits")
+    check_fits(8 * (4 * C * C + 4 * d * d + 4 * C * d), f"proxies for n_classes={C}, n_bits={d}")
+    W = spec.build(C, d, seed)
+    if spec.semantic and similarity is not None:
+        W = W[semantic_assignment(W, similarity, seed=seed)]
+    if not spec.binary:
+        return W * np.sqrt(d) / np.linalg.norm(W, axis=1, keepdims=True)
+    if len(np.unique(W, axis=0)) < C:
+        raise ValueError(f"the {kind} design gave equal proxies for two classes at n_bits={d}; "
+                         f"use more bits")
+    return W

@@ -26,6 +26,14 @@ class PackedCodes(NamedTuple):
         return self.words.shape[0]
 
 
+def sign(nu):
+    """Hash codes b = sgn(nu) (Eq. 6), with sgn(0) = +1 so that every entry is a valid bit.
+
+    nu : array of any shape (usually (n, d) hashing-layer outputs). Returns int8 entries ±1.
+    """
+    return np.where(np.asarray(nu) >= 0, 1, -1).astype(np.int8)
+
+
 def pack_codes(B):
     """Pack codes into uint64 words.
 

@@ -1,115 +1,85 @@
-"""Training the hashing network with fixed proxies: minibatch SGD, augmentation, checkpoints.
+"""Training the hashing network with fixed proxies: minibatch SGD, checkpoints, model selection.
 
 One epoch = one pass over the training part (the validation split is held out, never the test
 set). Every random choice of epoch e comes from numpy.random.default_rng([seed, e]), so a run
 resumed from the checkpoint of epoch e is bit-identical to an uninterrupted one. A checkpoint
-is one .npz (no pickle), written atomically after every epoch.
+is one .npz (no pickle), written atomically after every epoch; it records the configuration
+and a fingerprint of the data and proxies, and resuming refuses a checkpoint that differs.
 Derived in tutorials/06-training-with-fixed-proxies.md.
 """
 
+import hashlib
 import json
+import math
 import os
 import time
-from dataclasses import asdict, dataclass, field
+import warnings
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 from autograd import value_and_grad
 from autograd.tracer import getval
-from tqdm.auto import tqdm
 
-from . import nn
+from . import network
 from ._memory import keep_freed_memory
-from ._validate import sign
-from .losses import DEFAULT_SCALE, joint_loss, proxy_loss, sample_triplets
-from .margins import binarization_error
+from ._progress import progress_bar, say
+from ._validate import as_matrix, check_float, check_images, check_int, check_labels
+from .data import augment, channel_stats, normalise, validation_split
+from .losses import DEFAULT_SCALE, OBJECTIVES, choose_objective
+from .model import HashingModel, label_accuracy, load_arrays, save_arrays
 from .proxies import class_similarity, semantic_assignment
+
+
+class TrainingWarning(UserWarning):
+    """A run that finished but did not learn (see training_warnings)."""
 
 
 @dataclass
 class TrainConfig:
-    """Hyper-parameters. lr is the peak of a one-cycle schedule (linear warm-up over the first
-    `warmup` fraction of the steps, then cosine decay to 0). scale is the logit scale s of
-    losses.proxy_logits; with scale_final set, s moves linearly from scale to scale_final over
-    training. triplet_weight is lambda of Eq. (24) (0: proxy loss only)."""
-    epochs: int = 6
-    batch_size: int = 128
-    lr: float = 0.05
-    warmup: float = 0.15
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    scale: float = DEFAULT_SCALE
-    scale_final: float = None
-    triplet_weight: float = 0.0
-    triplet_margin: float = 2.0
-    learn_proxies: bool = False
-    augment: bool = True
-    clean_epochs: int = 0
-    semantic_epoch: int = 0
-    val_fraction: float = 0.1
-    seed: int = 0
-    widths: tuple = field(default=nn.DEFAULT_WIDTHS)
+    """Hyper-parameters of train(); every field is checked by check_config."""
+    epochs: int = 6                  # passes over the training part
+    batch_size: int = 128            # images per SGD step (shrunk, with a warning, to fit tiny sets)
+    lr: float = 0.05                 # peak learning rate of the one-cycle schedule
+    warmup: float = 0.15             # fraction of the steps spent warming up linearly to lr
+    momentum: float = 0.9            # Nesterov momentum
+    weight_decay: float = 5e-4       # L2 on conv kernels and L (not on biases, batch norm, proxies)
+    scale: float = DEFAULT_SCALE     # logit scale s of losses.proxy_logits: logits s <nu, w> / d
+    scale_final: float = None        # if set, s moves linearly from scale to this over training
+    loss: str = "auto"               # a key of losses.OBJECTIVES, or "auto" (losses.choose_objective)
+    triplet_weight: float = 0.0      # lambda of Eq. (24); 0 = proxy loss alone
+    triplet_margin: float = 2.0      # margin m of the triplet loss (Eq. 22), in bits
+    learn_proxies: bool = False      # train the proxies too (the paper's "Learned" ablation)
+    augment: bool = True             # random crops (zero padding 4) and horizontal flips
+    clean_epochs: int = 0            # last epochs without augmentation (fit the database images)
+    semantic_epoch: int = 0          # after this epoch, assign proxies by the features (sHCLM); 0 = never
+    val_fraction: float = 0.1        # held-out share of the training images for model selection
+    seed: int = 0                    # initialisation, data order, augmentation and the split
+    widths: tuple = field(default=network.DEFAULT_WIDTHS)   # conv widths, "M" = 2x2 max-pool
 
 
-# --------------------------------------------------------------------- data handling
-
-def channel_stats(x):
-    """Per-channel mean and std of uint8 images (N, H, W, 3), as float32 (3,) arrays."""
-    flat = x.reshape(-1, x.shape[-1]).astype(np.float64) / 255.0
-    return flat.mean(axis=0).astype(np.float32), flat.std(axis=0).astype(np.float32)
-
-
-def normalise(x, mean, std):
-    """uint8 (N, H, W, C) -> float32 standardised per channel."""
-    return (x.astype(np.float32) * np.float32(1 / 255.0) - mean) / std
-
-
-def augment(x, rng, pad=4):
-    """Random crop (zero padding `pad`) and horizontal flip of a float32 batch (N, H, W, C)."""
-    N, H, W, _ = x.shape
-    padded = np.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
-    dy, dx = rng.integers(0, 2 * pad + 1, (2, N))
-    windows = np.lib.stride_tricks.sliding_window_view(padded, (H, W), axis=(1, 2))
-    crops = windows[np.arange(N), dy, dx].transpose(0, 2, 3, 1)       # (N, H, W, C)
-    flip = rng.random(N) < 0.5
-    crops[flip] = crops[flip, :, ::-1]
-    return crops
-
-
-def validation_split(n, fraction, seed):
-    """Disjoint (train_idx, val_idx) of range(n); val has round(fraction * n) items."""
-    perm = np.random.default_rng([seed, 2 ** 31]).permutation(n)
-    n_val = int(round(fraction * n))
-    return np.sort(perm[n_val:]), np.sort(perm[:n_val])
-
-
-# ------------------------------------------------------------------------- encoding
-
-def encode(params, state, x, norm, *, widths=nn.DEFAULT_WIDTHS, batch_size=500, flip=False):
-    """nu(x) (N, d) float32 and features q(x) (N, p) in eval mode, for uint8 images x.
-
-    flip=True averages nu and q of each image and its mirror image (test-time augmentation).
-    """
-    nus, qs = [], []
-    for start in range(0, len(x), batch_size):
-        xb = normalise(x[start:start + batch_size], *norm)
-        nu, q, _ = nn.forward(params, xb, state, widths=widths, train=False)
-        if flip:
-            nu_f, q_f, _ = nn.forward(params, xb[:, :, ::-1].copy(), state, widths=widths)
-            nu, q = (nu + nu_f) / 2, (q + q_f) / 2
-        nus.append(nu)
-        qs.append(q)
-    return np.concatenate(nus), np.concatenate(qs)
-
-
-def evaluate(params, state, x, y, proxies, norm, widths):
-    """Accuracy of the proxy classifier, accuracy of the nearest proxy in Hamming space of the
-    codes sgn(nu) (what retrieval sees), and the mean binarization error |nu - sgn nu|."""
-    nu, _ = encode(params, state, x, norm, widths=widths)
-    W = params.get("proxies", proxies)
-    codes = sign(nu).astype(np.float32)
-    return {"accuracy": float(np.mean(np.argmax(nu @ W.T, axis=1) == y)),
-            "code_accuracy": float(np.mean(np.argmax(codes @ np.sign(W).T, axis=1) == y)),
-            "binarization_error": binarization_error(nu)["mean"]}
+def check_config(cfg):
+    """Raise ValueError naming the first field of cfg out of its range; return cfg with widths
+    as a tuple."""
+    if not isinstance(cfg, TrainConfig):
+        raise ValueError(f"cfg must be a TrainConfig; got {type(cfg).__name__}")
+    check_int(cfg.epochs, "epochs", 1)
+    check_int(cfg.batch_size, "batch_size", 1)
+    check_float(cfg.lr, "lr", low=0, low_open=True)
+    check_float(cfg.warmup, "warmup", low=0, high=1, high_open=True)
+    check_float(cfg.momentum, "momentum", low=0, high=1, high_open=True)
+    check_float(cfg.weight_decay, "weight_decay", low=0)
+    check_float(cfg.scale, "scale", low=0, low_open=True)
+    if cfg.scale_final is not None:
+        check_float(cfg.scale_final, "scale_final", low=0, low_open=True)
+    if cfg.loss != "auto" and cfg.loss not in OBJECTIVES:
+        raise ValueError(f"loss must be 'auto' or one of {tuple(OBJECTIVES)}; got {cfg.loss!r}")
+    check_float(cfg.triplet_weight, "triplet_weight", low=0)
+    check_float(cfg.triplet_margin, "triplet_margin")
+    check_int(cfg.clean_epochs, "clean_epochs", 0, cfg.epochs)
+    check_int(cfg.semantic_epoch, "semantic_epoch", 0, cfg.epochs)
+    check_float(cfg.val_fraction, "val_fraction", low=0, high=1, high_open=True)
+    check_int(cfg.seed, "seed", 0)
+    return replace(cfg, widths=network.parse_widths(cfg.widths))
 
 
 # ------------------------------------------------------------------------ optimiser
@@ -138,51 +108,88 @@ def sgd_step(params, grads, velocity, lr, cfg):
     return new_params, new_velocity
 
 
-# ----------------------------------------------------------------------- checkpoints
+# ------------------------------------------------------------------- checks of a run
 
-def save_checkpoint(path, arrays, meta):
-    """Write dict-of-arrays groups and a JSON meta record to one .npz, atomically."""
-    flat = {f"{group}/{k}": v for group, d in arrays.items() for k, v in d.items()}
-    flat["meta"] = np.array(json.dumps(meta))
-    tmp = f"{path}.tmp.npz"
-    np.savez(tmp, **flat)
-    os.replace(tmp, path)
+def fingerprint(*arrays):
+    """A short hash of the arrays' shapes, dtypes and bytes: what a checkpoint was trained on."""
+    h = hashlib.blake2b(digest_size=12)
+    for a in arrays:
+        a = np.ascontiguousarray(a)
+        h.update(f"{a.shape}{a.dtype}".encode())
+        h.update(a.data)
+    return h.hexdigest()
 
 
-def load_checkpoint(path):
-    """Inverse of save_checkpoint: ({group: {name: array}}, meta). Never unpickles."""
-    arrays = {}
-    with np.load(path, allow_pickle=False) as f:
-        meta = json.loads(str(f["meta"]))
-        for key in f.files:
-            if key != "meta":
-                group, name = key.split("/", 1)
-                arrays.setdefault(group, {})[name] = f[key]
-    return arrays, meta
+def _check_inputs(x, y, proxies, cfg):
+    """Validated (cfg, x, y, proxies) for train(), or a ValueError naming what is wrong."""
+    cfg = check_config(cfg)
+    x = check_images(x, "x")
+    network.feature_size(cfg.widths, min(x.shape[1:3]))
+    proxies = as_matrix(proxies, "proxies", dtype=np.float32, min_rows=2)
+    if np.any(np.linalg.norm(proxies, axis=1) == 0):
+        raise ValueError("proxies must not contain an all-zero row")
+    y = check_labels(y, len(x), len(proxies), "y")
+    choose_objective(cfg.loss, cfg.triplet_weight, y)
+    return cfg, x, y, proxies
+
+
+def _fit_batch(cfg, n_train):
+    """cfg with a batch no larger than the training part (said once), or a ValueError."""
+    if n_train < 1:
+        raise ValueError(f"x holds too few images: none left for training after the validation "
+                         f"split (val_fraction={cfg.val_fraction})")
+    if cfg.batch_size <= n_train:
+        return cfg
+    warnings.warn(f"batch_size {cfg.batch_size} is larger than the {n_train} training images; "
+                  f"training with batches of {n_train}", TrainingWarning, stacklevel=3)
+    return replace(cfg, batch_size=n_train)
+
+
+def training_warnings(history, chance, n_scored):
+    """What went wrong with a finished run, as sentences (empty when nothing did).
+
+    The rule: (a) with 2 or more epochs, no later epoch's training loss fell below the first
+    epoch's; (b) the best validation code accuracy (without a validation split: the last
+    epoch's training accuracy) is not above chance by two standard errors,
+    acc <= p0 + 2 sqrt(p0 (1 - p0) / n), p0 = the chance accuracy (share of the most common
+    class; 0.5 for the balanced tag accuracy), n = the images it was measured on.
+    """
+    found = []
+    losses = [h["loss"] for h in history]
+    if len(losses) >= 2 and min(losses[1:]) >= losses[0]:
+        found.append(f"the training loss never fell below its first epoch's ({losses[0]:.4f}); "
+                     f"the learning rate may be too high or too low")
+    key = "val_code_accuracy" if "val_code_accuracy" in history[-1] else "train_accuracy"
+    best = max(h[key] for h in history) if key.startswith("val") else history[-1][key]
+    bar = chance + 2 * math.sqrt(chance * (1 - chance) / max(1, n_scored))
+    if best <= bar:
+        found.append(f"{key.replace('_', ' ')} {best:.3f} is at chance level ({chance:.3f}; "
+                     f"needs > {bar:.3f} on {n_scored} images): the network did not learn")
+    return found
+
+
+def _chance(y):
+    """Accuracy of guessing: share of the most common class, or 0.5 for balanced tag accuracy."""
+    return 0.5 if y.ndim == 2 else float(np.bincount(y).max() / len(y))
 
 
 # -------------------------------------------------------------------------- training
 
-def _objective(params, state, xb, yb, proxies, scale, cfg, triplets, aux):
-    nu, _, stats = nn.forward(params, xb, state, widths=cfg.widths, train=True)
-    W = params["proxies"] if cfg.learn_proxies else proxies
-    if cfg.triplet_weight:                                    # Eq. (24)
-        loss = joint_loss(nu, yb, W, triplets, lam=cfg.triplet_weight, scale=scale,
-                          margin=cfg.triplet_margin)
-    else:                                                     # Eq. (8)
-        loss = proxy_loss(nu, yb, W, scale)
-    aux.update(stats=stats, nu=getval(nu), W=getval(W))
-    return loss
-
-
-def _run_epoch(params, state, velocity, proxies, x, y, order, norm, epoch, cfg, progress):
+def _run_epoch(params, state, velocity, proxies, x, y, order, norm, epoch, cfg, objective, progress):
     """One pass over `order` (shuffled training indices). Returns params, state, velocity and
     the epoch's record (running loss, accuracy, binarization error, images per second)."""
     rng = np.random.default_rng([cfg.seed, epoch])           # every random choice of this epoch
     steps = len(order) // cfg.batch_size
     total = steps * cfg.epochs
-    grad_fn = value_and_grad(_objective)
-    bar = tqdm(range(steps), desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not progress, leave=False)
+
+    def batch_loss(params, xb, yb, scale, aux):
+        nu, _, stats = network.forward(params, xb, state, widths=cfg.widths, train=True)
+        W = params["proxies"] if cfg.learn_proxies else proxies
+        aux.update(stats=stats, nu=getval(nu), W=getval(W))
+        return objective(nu, yb, W, scale, rng)
+
+    grad_fn = value_and_grad(batch_loss)
+    bar = progress_bar(range(steps), enabled=progress, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False)
     t0, seen, sums = time.perf_counter(), 0, np.zeros(3)       # loss, accuracy, |nu - sgn nu|
     for i in bar:
         step = epoch * steps + i
@@ -190,19 +197,18 @@ def _run_epoch(params, state, velocity, proxies, x, y, order, norm, epoch, cfg, 
         xb, yb = normalise(x[batch], *norm), y[batch]
         if cfg.augment and epoch < cfg.epochs - cfg.clean_epochs:
             xb = augment(xb, rng)
-        triplets = sample_triplets(yb, rng) if cfg.triplet_weight else None
         s = cfg.scale if cfg.scale_final is None else \
             cfg.scale + (cfg.scale_final - cfg.scale) * step / max(1, total - 1)
         aux = {}
-        loss, grads = grad_fn(params, state, xb, yb, proxies, s, cfg, triplets, aux)
+        loss, grads = grad_fn(params, xb, yb, s, aux)
         if not np.isfinite(loss):
-            raise FloatingPointError(f"loss became {loss} at epoch {epoch + 1}, step {i + 1}; "
-                                     f"lower the learning rate (lr={cfg.lr})")
+            # data, proxies and options were checked before training: what is left is the step size
+            raise FloatingPointError(f"training diverged: the loss became {loss} at epoch {epoch + 1}, "
+                                     f"step {i + 1}; lower the learning rate (lr={cfg.lr})")
         params, velocity = sgd_step(params, grads, velocity, learning_rate(step, total, cfg), cfg)
-        state = nn.update_state(state, aux["stats"])
+        state = network.update_state(state, aux["stats"])
         seen += len(batch)
-        sums += [float(loss), np.mean(np.argmax(aux["nu"] @ aux["W"].T, axis=1) == yb),
-                 np.mean(1 - np.abs(aux["nu"]))]
+        sums += [float(loss), label_accuracy(aux["nu"] @ aux["W"].T, yb), np.mean(1 - np.abs(aux["nu"]))]
         mean = sums / (i + 1)
         bar.set_postfix(loss=f"{mean[0]:.3f}", acc=f"{mean[1]:.3f}", bin_err=f"{mean[2]:.3f}",
                         img_s=f"{seen / (time.perf_counter() - t0):.0f}")
@@ -213,81 +219,89 @@ def _run_epoch(params, state, velocity, proxies, x, y, order, norm, epoch, cfg, 
         "images_per_second": seen / (time.perf_counter() - t0)}
 
 
-def train(x, y, proxies, cfg=None, *, checkpoint=None, resume=False, progress=True,
-          on_epoch=None):
-    """Train the network of cfg.widths so that nu(x) approaches the proxy of y (Eq. 8).
+def _resume(checkpoint, cfg, print_):
+    """(arrays, meta) of a checkpoint that matches cfg and the data fingerprint print_."""
+    arrays, meta = load_arrays(checkpoint)
+    if "config" not in meta or "model.params" not in arrays:
+        raise ValueError(f"checkpoint {checkpoint} was written by an older version of hclm_ref; "
+                         f"delete it (training then starts over)")
+    saved, wanted = meta["config"], json.loads(json.dumps(asdict(cfg)))
+    if saved != wanted:
+        changed = sorted(k for k in wanted if saved.get(k) != wanted[k])
+        raise ValueError(f"checkpoint {checkpoint} was written with another configuration "
+                         f"(differs in {changed}); resume with the same options or delete it")
+    if meta.get("fingerprint") != print_:
+        raise ValueError(f"checkpoint {checkpoint} was trained on other data or proxies (fingerprint "
+                         f"{meta.get('fingerprint')}, now {print_}); resume with the same data or delete it")
+    return arrays, meta
 
-    x (N, H, W, 3) uint8; y (N,) ints in 0..C-1; proxies (C, d) ±1 (fixed, or the initial
-    value when cfg.learn_proxies); cfg a TrainConfig (default: TrainConfig()). checkpoint: .npz path written after every epoch; with
-    resume=True training continues from it. on_epoch(record) is called after each epoch's
-    checkpoint is written (an exception there interrupts training resumably). Raises
-    FloatingPointError if the loss becomes NaN or infinite. Returns a dict: params and state
-    of the epoch with the best validation code accuracy (model selection; the last epoch
-    without validation), the proxies it used, best_epoch, norm (channel mean, std), history
-    (per-epoch records), last_params and last_state.
+
+def train(x, y, proxies, cfg=None, *, checkpoint=None, resume=False, progress=True, on_epoch=None):
+    """Train the network of cfg.widths so that nu(x) approaches the proxies of its labels.
+
+    x (N, H, W, 3) uint8; y (N,) class ids in 0..C-1 (loss Eq. 8, or Eq. 24 with triplets) or
+    (N, C) multi-hot tags (Eq. 25); proxies (C, d) (fixed, or the initial value when
+    cfg.learn_proxies); cfg a TrainConfig (default: TrainConfig()). checkpoint: .npz path
+    written after every epoch; with resume=True training continues from it (same cfg, data
+    and proxies, else ValueError). on_epoch(record) is called after each epoch's checkpoint is
+    written (an exception there interrupts training resumably). progress: a bar per epoch on a
+    terminal, and one line per epoch. Raises ValueError for bad input, FloatingPointError if
+    the loss diverges. Returns a HashingModel with the weights of the epoch with the best
+    validation code accuracy (without validation: the last); a run that did not learn comes
+    back with model.warnings set and a TrainingWarning (training_warnings states the rule).
     """
-    cfg = cfg or TrainConfig()
+    cfg, x, y, proxies = _check_inputs(x, y, proxies, cfg or TrainConfig())
     keep_freed_memory()
-    proxies = np.asarray(proxies, np.float32)
     train_idx, val_idx = validation_split(len(x), cfg.val_fraction, cfg.seed)
+    cfg = _fit_batch(cfg, len(train_idx))
+    objective = OBJECTIVES[choose_objective(cfg.loss, cfg.triplet_weight, y)](cfg, y[train_idx])
     norm = channel_stats(x[train_idx])
-    params, state = nn.init_params(np.random.default_rng(cfg.seed), proxies.shape[1], widths=cfg.widths)
+    print_ = fingerprint(x, y, proxies)
+    params, state = network.init_params(np.random.default_rng(cfg.seed), proxies.shape[1], widths=cfg.widths)
     if cfg.learn_proxies:
         params["proxies"] = proxies.copy()
     velocity = {k: np.zeros_like(v) for k, v in params.items()}
-    best, history, meta = None, [], {"epoch": -1, "best_score": -np.inf, "best_epoch": 0}
+    model, history, meta = None, [], {"epoch": -1, "best_score": -np.inf}
     if resume and checkpoint and os.path.exists(checkpoint):
-        arrays, meta = load_checkpoint(checkpoint)
-        saved, wanted = meta["config"], json.loads(json.dumps(asdict(cfg)))
-        if saved != wanted:
-            changed = sorted(k for k in wanted if saved.get(k) != wanted[k])
-            raise ValueError(f"checkpoint {checkpoint} was written with another configuration "
-                             f"(differs in {changed}); resume with the same options or delete it")
-        params, state, velocity, best = (arrays[k] for k in ("params", "state", "velocity", "best"))
-        proxies, history = arrays["proxies"]["W"], meta["history"]
+        arrays, meta = _resume(checkpoint, cfg, print_)
+        params, state, velocity = arrays["params"], arrays.get("state", {}), arrays["velocity"]
+        proxies, model = arrays["proxies"]["W"], HashingModel.from_arrays(arrays, meta["model"], checkpoint)
+        history = model.history
     for epoch in range(meta["epoch"] + 1, cfg.epochs):
         order = np.random.default_rng([cfg.seed, epoch]).permutation(train_idx)
-        params, state, velocity, record = _run_epoch(params, state, velocity, proxies, x, y,
-                                                     order, norm, epoch, cfg, progress)
+        params, state, velocity, record = _run_epoch(params, state, velocity, proxies, x, y, order, norm,
+                                                     epoch, cfg, objective, progress)
         if epoch + 1 == cfg.semantic_epoch and not cfg.learn_proxies:
-            proxies = semantic_proxies(params, state, x[train_idx[:5000]], y[train_idx[:5000]],
-                                       proxies, norm, cfg)
+            proxies = semantic_proxies(HashingModel(params, state, proxies, norm, cfg.widths),
+                                       x[train_idx[:5000]], y[train_idx[:5000]], seed=cfg.seed)
+        current = HashingModel(params, state, params.get("proxies", proxies), norm, cfg.widths)
         if len(val_idx):
-            val = evaluate(params, state, x[val_idx], y[val_idx], proxies, norm, cfg.widths)
+            val = current.classifier_scores(x[val_idx], y[val_idx])
             record.update({f"val_{k}": v for k, v in val.items()})
-        history.append(record)
+        history = history + [record]
         score = record.get("val_code_accuracy", float(epoch))   # no validation: the last epoch
         if score >= meta["best_score"]:
-            best = _snapshot(params, state, proxies)
-            meta.update(best_score=score, best_epoch=epoch + 1)
+            model = current._replace(best_epoch=epoch + 1)
+            meta["best_score"] = score
+        model = model._replace(history=history)
         if progress:
-            tqdm.write("  ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}"
-                                 for k, v in record.items()))
-        meta.update(epoch=epoch, history=history, config=asdict(cfg))
+            say("  ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()))
+        meta.update(epoch=epoch, config=asdict(cfg), fingerprint=print_, model=model.meta())
         if checkpoint:
-            save_checkpoint(checkpoint, {"params": params, "state": state, "velocity": velocity,
-                                         "best": best, "proxies": {"W": proxies}}, meta)
+            save_arrays(checkpoint, {"params": params, "state": state, "velocity": velocity,
+                                     "proxies": {"W": proxies}, **model.arrays()}, meta)
         if on_epoch:
             on_epoch(record)
-    return {**_unpack_snapshot(best), "best_epoch": meta["best_epoch"], "norm": norm,
-            "history": history, "last_params": params, "last_state": state}
+    scored = y[val_idx] if len(val_idx) else y[train_idx]
+    found = tuple(training_warnings(history, _chance(scored), len(scored)))
+    for message in found:
+        warnings.warn(message, TrainingWarning, stacklevel=2)
+    return model._replace(warnings=found)
 
 
-def _snapshot(params, state, proxies):
-    """Flat dict of the arrays model selection keeps (stored in the checkpoint as 'best')."""
-    return {**{f"p.{k}": v for k, v in params.items()}, **{f"s.{k}": v for k, v in state.items()},
-            "w.proxies": proxies}
-
-
-def _unpack_snapshot(best):
-    params = {k[2:]: v for k, v in best.items() if k.startswith("p.")}
-    state = {k[2:]: v for k, v in best.items() if k.startswith("s.")}
-    return {"params": params, "state": state, "proxies": params.get("proxies", best["w.proxies"])}
-
-
-def semantic_proxies(params, state, x, y, proxies, norm, cfg):
+def semantic_proxies(model, x, y, *, seed=0):
     """sHCLM from the network's own features: class means of q(x) -> s_ij (Eqs. 19-20) ->
     the assignment of the proxy rows to classes minimising Eq. (18). Returns permuted rows."""
-    _, q = encode(params, state, x, norm, widths=cfg.widths)
+    _, q = model.encode(x)
     S = class_similarity(q, y)
-    return proxies[semantic_assignment(proxies, S, seed=cfg.seed)]
+    return model.proxies[semantic_assignment(model.proxies, S, seed=seed)]

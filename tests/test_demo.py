@@ -1,19 +1,32 @@
-"""The demo end to end on tiny synthetic settings: report, figures, protocols, CLI errors."""
+"""The demo end to end on tiny synthetic settings, and the protocols called from Python."""
 
 import json
 import os
+import subprocess
+import sys
 
+import numpy as np
 import pytest
 
 from hclm_ref import demo
+from hclm_ref.data import make_synthetic
+from hclm_ref.protocols import ablation, estimate_epochs, supervised, transfer
+from hclm_ref.proxies import PROXY_KINDS
+from hclm_ref.train import TrainConfig
 
-TINY = ["--n-train", "400", "--n-test", "100", "--epochs", "1", "--widths", "4,M,8",
-        "--batch-size", "50", "--quiet"]
+# an easy image folder (tests/conftest.py) and a network that learns it in 2 epochs
+TINY = ["--epochs", "2", "--widths", "4,M,8", "--batch-size", "16", "--quiet"]
+TINY_CONFIG = TrainConfig(epochs=1, widths=(4,), batch_size=50)
 
 
-def test_supervised_demo_writes_report_and_figures(tmp_path):
+@pytest.fixture(scope="module")
+def tiny():
+    return make_synthetic(400, 100, seed=0)
+
+
+def test_supervised_demo_writes_report_and_figures(tmp_path, colour_folder):
     out = str(tmp_path / "run")
-    demo.main(["synthetic", "--bits", "8,16", "--out", out, *TINY])
+    demo.main(["folder", colour_folder, "--bits", "8,16", "--out", out, *TINY])
     files = set(os.listdir(out))
     assert {"report.md", "results.json", "margins.png", "binarization.png", "pk_pr.png",
             "retrievals.png"} <= files
@@ -21,32 +34,83 @@ def test_supervised_demo_writes_report_and_figures(tmp_path):
     assert [(r["method"], r["bits"]) for r in rows] == [
         ("hclm", 8), ("LSH on q(x)", 8), ("ITQ on q(x)", 8), ("hclm", 16), ("LSH on q(x)", 16)]
     assert all(0 <= r["map_stable"] <= 1 and abs(r["map_stable"] - r["map_expected"]) < 0.1 for r in rows)
+    assert rows[0]["map_stable"] > 0.5 and "warnings" not in rows[0]      # chance: about 0.1
     report = open(os.path.join(out, "report.md")).read()
     assert "mAP@all (stable)" in report and "![retrievals](retrievals.png)" in report
+    # the same --out again is refused, the finished run kept
+    before = open(os.path.join(out, "report.md")).read()
+    with pytest.raises(SystemExit) as exit_:
+        demo.main(["folder", colour_folder, "--bits", "8,16", "--out", out, *TINY])
+    assert exit_.value.code == demo.EXIT_BAD_INPUT
+    assert open(os.path.join(out, "report.md")).read() == before
     # resume: the checkpoints are reused and the numbers reproduced bit for bit
-    demo.main(["synthetic", "--bits", "8,16", "--out", out, "--resume", *TINY])
+    demo.main(["folder", colour_folder, "--bits", "8,16", "--out", out, "--resume", *TINY])
     again = json.load(open(os.path.join(out, "results.json")))["Supervised retrieval"]
     assert [r["map_stable"] for r in again] == [r["map_stable"] for r in rows]
 
 
-def test_ablation_and_transfer_protocols(tmp_path):
+def test_ablation_and_transfer_protocols_from_the_cli(tmp_path, colour_folder):
     out = str(tmp_path / "abl")
-    demo.main(["synthetic", "--bits", "16", "--out", out, "--ablation", "--transfer", *TINY])
+    demo.main(["folder", colour_folder, "--bits", "16", "--out", out, "--ablation", "--transfer", *TINY,
+               "--epochs", "3"])
     results = json.load(open(os.path.join(out, "results.json")))
-    ablation = results["Ablation: proxy sets (paper Fig. 3)"]
-    assert [r["method"] for r in ablation] == list(demo.ABLATION)
-    margins = {r["method"]: r["avg_margin"] for r in ablation}
+    rows = results["Ablation: proxy sets (paper Fig. 3)"]
+    assert [r["method"] for r in rows] == list(PROXY_KINDS)
+    margins = {r["method"]: r["avg_margin"] for r in rows}
     assert margins["tammes"] == pytest.approx(margins["aligned"])      # rotation keeps margins
     assert margins["hclm"] >= margins["hclm-paper"]
-    transfer = results["Transfer to unseen classes (paper Sec. 5.3)"]
-    assert len(transfer) == 5 and transfer[-1]["method"] == "mean of 4 splits"
+    rows = results["Transfer to unseen classes (paper Sec. 5.3)"]
+    assert len(rows) == 5 and rows[-1]["method"] == "mean of 4 splits"
+    # every split has a checkpoint of its own (two splits hold out the same number of classes)
+    assert len([f for f in os.listdir(out) if f.startswith("checkpoint-hclm-split")]) == 4
 
 
-def test_cli_errors_and_help(capsys):
+def test_protocols_run_from_python_without_the_cli(tiny):
+    rows = ablation(tiny, bits=8, kinds=("random", "hclm", "hadamard"), config=TINY_CONFIG, progress=False)
+    assert [r["method"] for r in rows] == ["random", "hclm", "hadamard"]
+    assert rows[1]["min_dH"] >= rows[0]["min_dH"]
+    rows, figures = supervised(tiny, bits=8, config=TINY_CONFIG, progress=False)
+    assert rows[0]["method"] == "hclm" and figures["nu"].shape == (100, 8)
+    assert set(figures["curves"]) == {"hclm 8 bits", "LSH 8 bits"}
+    rows = transfer(tiny, bits=8, config=TINY_CONFIG, progress=False)
+    assert 0 <= rows[-1]["probe_accuracy"] <= 1
+    assert 1 <= estimate_epochs(tiny, 0.5, TINY_CONFIG) <= 10_000
+
+
+def test_a_network_that_does_not_learn_is_reported_and_exits_non_zero(tmp_path, colour_folder):
+    out = str(tmp_path / "bad")
+    with pytest.raises(SystemExit) as exit_:
+        demo.main(["folder", colour_folder, "--bits", "8", "--out", out, *TINY, "--lr", "1000"])
+    assert exit_.value.code == demo.EXIT_NOT_LEARNED
+    report = open(os.path.join(out, "report.md")).read()
+    assert "## Warning: a network did not learn" in report and "chance level" in report
+
+
+def test_piped_output_has_one_line_per_epoch_and_no_bar_frames(tmp_path, colour_folder):
+    out = str(tmp_path / "log")
+    args = [sys.executable, "-m", "hclm_ref.demo", "folder", colour_folder, "--bits", "8", "--out", out,
+            *[a for a in TINY if a != "--quiet"]]
+    log = subprocess.run(args, capture_output=True, text=True, check=True,
+                         cwd=os.path.dirname(os.path.dirname(__file__)))
+    text = log.stdout + log.stderr
+    assert "\r" not in text
+    assert sum(line.startswith("epoch=") for line in text.splitlines()) == 2
+    assert len(text) < 4000
+
+
+def test_cli_help_and_choices(capsys):
     with pytest.raises(SystemExit):
         demo.main(["--help"])
     assert "--data-dir" in capsys.readouterr().out
-    with pytest.raises(SystemExit):
-        demo.main(["imagenet"])
-    with pytest.raises(SystemExit, match="PATH"):
-        demo.main(["folder", "--quiet"])
+    for argv in (["imagenet"], ["folder", "--quiet"]):
+        with pytest.raises(SystemExit) as exit_:
+            demo.main(argv)
+        assert exit_.value.code == demo.EXIT_BAD_INPUT
+    assert "PATH" in capsys.readouterr().err
+
+
+def test_same_seed_same_codes(tiny):
+    a, _ = supervised(tiny, bits=8, config=TINY_CONFIG, progress=False)
+    b, _ = supervised(tiny, bits=8, config=TINY_CONFIG, progress=False)
+    assert [r["map_stable"] for r in a] == [r["map_stable"] for r in b]
+    assert np.isfinite(a[0]["test_accuracy"])

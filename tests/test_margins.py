@@ -5,9 +5,15 @@ import itertools
 import numpy as np
 import pytest
 
-from hclm_ref.margins import (binarization_error, class_margins, hamming_bound,
-                              hamming_distance_matrix, min_hamming_distance, plotkin_bound,
-                              simplex_bound)
+from hclm_ref.margins import (
+    binarization_error,
+    class_margins,
+    hamming_bound,
+    hamming_distance_matrix,
+    min_hamming_distance,
+    plotkin_bound,
+    simplex_bound,
+)
 from hclm_ref.proxies import hadamard_proxies, make_proxies
 
 

@@ -6,7 +6,7 @@ import pytest
 from autograd import grad
 from autograd.test_util import check_grads
 
-from hclm_ref import nn
+from hclm_ref import naive, network, nn
 
 
 @pytest.mark.parametrize("H,W,k,stride,padding", [(5, 5, 3, 1, 1), (6, 5, 3, 2, 1), (7, 7, 3, 2, 0),
@@ -68,7 +68,8 @@ def test_channel_sum_and_dot():
     assert nn.channel_sum(x).dtype == np.float32
     check_grads(nn.channel_sum, modes=["rev"], order=2)(x.astype(np.float64))
     y = np.random.default_rng(6).standard_normal(x.shape)
-    np.testing.assert_allclose(nn.channel_dot(x.astype(np.float64), y), (x * y).sum(axis=(0, 1, 2)), rtol=1e-12)
+    np.testing.assert_allclose(nn.channel_dot(x.astype(np.float64), y), (x * y).sum(axis=(0, 1, 2)),
+                               rtol=1e-12)
     check_grads(nn.channel_dot, modes=["rev"], order=2)(x.astype(np.float64), y)
 
 
@@ -80,14 +81,14 @@ def test_conv_equals_naive_loops(seed):
     x = rng.standard_normal((2, H, W, 3))
     Wt = rng.standard_normal((k, k, 3, 4))
     np.testing.assert_allclose(nn.conv2d(x, Wt, stride=stride, padding=padding),
-                               nn.conv2d_naive(x, Wt, stride, padding), rtol=1e-10, atol=1e-12)
+                               naive.conv2d_naive(x, Wt, stride, padding), rtol=1e-10, atol=1e-12)
 
 
 @pytest.mark.parametrize("size,stride", [(2, 2), (3, 2), (2, 1), (3, 3)])
 def test_pooling_equals_naive_loops(size, stride):
     x = np.random.default_rng(1).standard_normal((2, 7, 6, 3))
-    np.testing.assert_allclose(nn.max_pool(x, size, stride), nn.pool2d_naive(x, size, stride, np.max))
-    np.testing.assert_allclose(nn.avg_pool(x, size, stride), nn.pool2d_naive(x, size, stride, np.mean))
+    np.testing.assert_allclose(nn.max_pool(x, size, stride), naive.pool2d_naive(x, size, stride, np.max))
+    np.testing.assert_allclose(nn.avg_pool(x, size, stride), naive.pool2d_naive(x, size, stride, np.mean))
 
 
 @pytest.mark.parametrize("stride,padding", [(1, 0), (1, 1), (2, 1), (2, 0)])
@@ -115,8 +116,9 @@ def test_batch_norm_gradients_and_modes():
     x = rng.standard_normal((4, 3, 3, 2))
     gamma, beta = rng.standard_normal(2), rng.standard_normal(2)
     rm, rv = np.zeros(2), np.ones(2)
-    check_grads(lambda x, g, b: nn.batch_norm(x, g, b, rm, rv, True)[0], modes=["rev"], order=2)(x, gamma, beta)
-    check_grads(lambda x, g, b: nn.batch_norm(x, g, b, rm, rv, False)[0], modes=["rev"], order=2)(x, gamma, beta)
+    for train in (True, False):
+        check_grads(lambda x, g, b, train=train: nn.batch_norm(x, g, b, rm, rv, train)[0],
+                    modes=["rev"], order=2)(x, gamma, beta)
     # the batch statistics are outputs of batch_norm_train too; their gradients reach x
     check_grads(lambda x: anp.sum(nn.batch_norm_train(x, gamma, beta)[1] * gamma)
                 + anp.sum(nn.batch_norm_train(x, gamma, beta)[2] * beta), modes=["rev"], order=2)(x)
@@ -140,15 +142,15 @@ def test_relu_and_hashing_layer_gradients():
 def test_network_shapes_dtypes_and_float32_gradients():
     rng = np.random.default_rng(6)
     widths = (4, "M", 8)
-    params, state = nn.init_params(rng, 12, widths=widths)
+    params, state = network.init_params(rng, 12, widths=widths)
     x = rng.standard_normal((3, 8, 8, 3)).astype(np.float32)
-    nu, q, stats = nn.forward(params, x, state, widths=widths, train=True)
+    nu, q, stats = network.forward(params, x, state, widths=widths, train=True)
     assert nu.shape == (3, 12) and q.shape == (3, 8) and nu.dtype == np.float32
     assert np.all(np.abs(nu) <= 1) and set(stats) == {"bn0.mean", "bn0.var", "bn1.mean", "bn1.var"}
-    g = grad(lambda p: anp.sum(nn.forward(p, x, state, widths=widths, train=True)[0] ** 2))(params)
+    g = grad(lambda p: anp.sum(network.forward(p, x, state, widths=widths, train=True)[0] ** 2))(params)
     assert all(g[k].dtype == np.float32 and g[k].shape == params[k].shape for k in params)
-    new_state = nn.update_state(state, stats)
+    new_state = network.update_state(state, stats)
     np.testing.assert_allclose(new_state["bn0.mean"], 0.9 * state["bn0.mean"] + 0.1 * stats["bn0.mean"])
-    a, _ = nn.init_params(np.random.default_rng(7), 12, widths=widths)
-    b, _ = nn.init_params(np.random.default_rng(7), 12, widths=widths)
+    a, _ = network.init_params(np.random.default_rng(7), 12, widths=widths)
+    b, _ = network.init_params(np.random.default_rng(7), 12, widths=widths)
     assert all(a[k].tobytes() == b[k].tobytes() for k in a)

@@ -5,11 +5,28 @@ import itertools
 import numpy as np
 import pytest
 
-from hclm_ref.margins import (class_margins, hamming_distance_matrix, min_hamming_distance,
-                              plotkin_bound, simplex_bound)
-from hclm_ref.proxies import (assignment_objective, binary_alignment, class_similarity,
-                              hadamard_proxies, hclm_proxies, itq_rotation, make_proxies,
-                              quantization_loss, semantic_assignment, tag_similarity, tammes)
+from hclm_ref.margins import (
+    class_margins,
+    hamming_distance_matrix,
+    min_hamming_distance,
+    plotkin_bound,
+    simplex_bound,
+)
+from hclm_ref.proxies import (
+    PROXY_KINDS,
+    assignment_objective,
+    binary_alignment,
+    class_similarity,
+    hadamard_proxies,
+    hclm_proxies,
+    itq_rotation,
+    make_proxies,
+    quantization_loss,
+    semantic_assignment,
+    tag_similarity,
+    tammes,
+)
+from hclm_ref.proxy_table import TABLE_KINDS, margins_table
 
 
 def max_inner(W):
@@ -55,7 +72,8 @@ def test_binary_alignment_keeps_margins_and_reduces_binarization_error():
     A = W @ Gamma.T
     np.testing.assert_allclose(class_margins(A), class_margins(W), atol=1e-12)
     # distance to the nearest vertex of the scaled hypercube, before and after
-    err = lambda X: np.sum((np.sqrt(32) * X - np.where(X >= 0, 1, -1)) ** 2)
+    def err(X):
+        return np.sum((np.sqrt(32) * X - np.where(X >= 0, 1, -1)) ** 2)
     assert err(A) < err(W)
 
 
@@ -138,6 +156,38 @@ def test_make_proxies_shclm_is_a_permutation_of_hclm():
     Bs = make_proxies("shclm", 10, 32, similarity=S, seed=0)
     Bh = make_proxies("hclm", 10, 32, seed=0)
     assert sorted(map(bytes, Bs)) == sorted(map(bytes, Bh))
+    # without a similarity the rows come in design order, for training to assign
+    np.testing.assert_array_equal(make_proxies("shclm", 10, 32, seed=0), Bh)
+
+
+def test_registry_every_kind_has_rows_of_norm_sqrt_d():
+    for kind, spec in PROXY_KINDS.items():
+        W = make_proxies(kind, 10, 16, seed=1)
+        np.testing.assert_allclose(np.linalg.norm(W.astype(float), axis=1), 4.0)
+        assert (W.dtype == np.int8) == spec.binary
+        assert len(np.unique(W, axis=0)) == 10
+    np.testing.assert_array_equal(make_proxies("hclm-paper", 10, 16), hclm_proxies(10, 16, refine=False))
+
+
+@pytest.mark.parametrize("C,d", [(3, 2), (4, 2), (16, 4), (9, 4), (40, 6)])
+def test_random_codes_are_distinct_even_when_dense(C, d):
+    B = make_proxies("random", C, d, seed=5)
+    assert B.shape == (C, d) and len(np.unique(B, axis=0)) == C
+    np.testing.assert_array_equal(B, make_proxies("random", C, d, seed=5))
+
+
+def test_margins_table_hand_values():
+    table = margins_table(class_counts=(10,), bit_counts=(16, 12))
+    lines = table.splitlines()
+    assert lines[0].startswith("| C | d | proxy set | avg margin | min d_H |")
+    # refined HCLM and Hadamard reach the Plotkin bound 8 at d = 16: margin 2 * 8 / 16 = 1
+    assert "| 10 | 16 | hclm | 1.000 | 8 | 8 | 10 |" in lines
+    assert "| 10 | 16 | hadamard | 1.000 | 8 | 8 | 10 |" in lines
+    assert "| 10 | 16 | tammes | 1.111 |" in table            # the regular simplex: 1 + 1/9
+    assert not any(line.startswith("| 10 | 12 | hadamard") for line in lines)   # 12 is no power of 2
+    assert len(lines) == 2 + len(TABLE_KINDS) * 2 - 1
+    with pytest.raises(ValueError, match="n_codewords"):
+        margins_table(class_counts=(1,))
 
 
 @pytest.mark.parametrize("call,word", [
@@ -145,7 +195,9 @@ def test_make_proxies_shclm_is_a_permutation_of_hclm():
     (lambda: tammes(4, 0), "n_dims"),
     (lambda: hclm_proxies(10, 0), "n_bits"),
     (lambda: make_proxies("nope", 10, 16), "kind"),
-    (lambda: make_proxies("shclm", 10, 16), "similarity"),
+    (lambda: make_proxies("shclm", 10, 16, similarity=np.eye(3)), "similarity"),
+    (lambda: make_proxies("random", 3, 1), "n_bits=1 has only 2 distinct codes"),
+    (lambda: make_proxies("hclm", 10, 2), "use at least 4 bits"),
     (lambda: semantic_assignment(np.ones((3, 4)), np.eye(4)), "similarity"),
     (lambda: semantic_assignment(np.ones((3, 4)), np.triu(np.ones((3, 3)))), "symmetric"),
     (lambda: class_similarity(np.ones((4, 2)), np.array([0, 0, 2, 2])), "labels"),

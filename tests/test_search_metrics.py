@@ -5,10 +5,15 @@ import itertools
 import numpy as np
 import pytest
 
-from hclm_ref.metrics import (distance_histograms, evaluate, mean_average_precision, precision_at_k,
-                              precision_at_radius, precision_recall_curve)
-from hclm_ref.search import (hamming_distances, hamming_radius, hamming_topk, pack_codes)
-
+from hclm_ref.metrics import (
+    distance_histograms,
+    evaluate,
+    mean_average_precision,
+    precision_at_k,
+    precision_at_radius,
+    precision_recall_curve,
+)
+from hclm_ref.search import hamming_distances, hamming_radius, hamming_topk, pack_codes
 
 # ------------------------------------------------------------------ slow references
 

@@ -1,0 +1,229 @@
+"""The paper's protocols as functions: supervised retrieval (Sec. 5.1), the proxy-set ablation
+(Fig. 3) and transfer to unseen classes (Sec. 5.3), and the epochs that fit a time budget.
+
+Each takes a Dataset and keyword arguments and returns rows (dicts, one per method and code
+length; supervised also the data of its figures). demo.py only parses the command line and
+writes the report. With out=FOLDER every network keeps a checkpoint there, so a protocol
+interrupted at any point continues with resume=True.
+
+    from hclm_ref.data import make_synthetic
+    from hclm_ref.protocols import ablation
+    from hclm_ref.train import TrainConfig
+    rows = ablation(make_synthetic(500, 100), bits=16, config=TrainConfig(epochs=1, widths=(8,)))
+"""
+
+import os
+import time
+import warnings
+from dataclasses import replace
+
+import numpy as np
+
+from ._progress import say
+from ._validate import check_float, check_int
+from .baselines import ITQ, LSH, LinearProbe
+from .margins import class_margins, min_hamming_distance
+from .metrics import evaluate, mean_average_precision
+from .proxies import PROXY_KINDS, make_proxies
+from .search import sign
+from .train import TrainConfig, TrainingWarning, check_config, train
+
+
+def n_classes(y):
+    """Number of classes of labels y: (N,) ids -> max + 1; (N, T) tags -> T."""
+    return y.shape[1] if np.ndim(y) == 2 else int(np.max(y)) + 1
+
+
+def _check_kind(kind, name="proxies"):
+    if kind not in PROXY_KINDS:
+        raise ValueError(f"{name} must be one of {tuple(PROXY_KINDS)}; got {kind!r}")
+    return kind
+
+
+def _check_bits(bits):
+    one = isinstance(bits, (int, np.integer)) and not isinstance(bits, bool)
+    bits = (bits,) if one else tuple(bits)
+    if not bits:
+        raise ValueError("bits must name at least one code length")
+    return tuple(check_int(b, "bits", 1, 4096) for b in bits)
+
+
+def train_network(x, y, kind, W, config, *, out=None, resume=False, progress=True, name=None):
+    """Train one network on (x, y) with the proxies W of `kind` (PROXY_KINDS decides whether
+    they are learned and whether training assigns them by similarity). Its checkpoint is
+    out/checkpoint-NAME-BITS-CLASSES.npz (NAME defaults to the kind). Returns
+    (HashingModel, training seconds)."""
+    spec = PROXY_KINDS[kind]
+    cfg = replace(config, learn_proxies=spec.learned, semantic_epoch=1 if spec.semantic else 0)
+    ckpt = None
+    if out:
+        ckpt = os.path.join(out, f"checkpoint-{name or kind}-{W.shape[1]}-{len(W)}.npz")
+    t0 = time.time()
+    model = train(x, y, W, cfg, checkpoint=ckpt, resume=resume, progress=progress)
+    return model, time.time() - t0
+
+
+def retrieval_scores(query_codes, query_labels, db_codes, db_labels):
+    """The supervised protocol's numbers for query codes against database codes
+    (metrics.evaluate at Hamming radius 2, its p_at_radius named p_at_r2)."""
+    res = evaluate(query_codes, query_labels, db_codes, db_labels, radius=2)
+    res["p_at_r2"] = res.pop("p_at_radius")
+    return res
+
+
+def _with_warnings(row, model):
+    if model.warnings:
+        row["warnings"] = list(model.warnings)
+    return row
+
+
+# -------------------------------------------------------------------- supervised (Sec. 5.1)
+
+def supervised(ds, *, bits=(48,), proxies="hclm", config=None, flip=True, out=None,
+               resume=False, progress=True):
+    """Train and evaluate one network per code length; LSH and ITQ on its features q(x).
+
+    Queries = ds test images, database = ds training images (the CIFAR protocol). Returns
+    (rows, figures): rows, one dict per method and code length (map_stable, map_expected,
+    p_at_r2, ...); figures, the data of the report's figures for the first code length (nu of
+    the queries, query and database codes, P@k and PR curves of every method).
+    """
+    bits, kind = _check_bits(bits), _check_kind(proxies)
+    config = check_config(config or TrainConfig())
+    C = n_classes(ds.y_train)
+    rows, curves, figures = [], {}, None
+    for d in bits:
+        W = make_proxies(kind, C, d, seed=config.seed)
+        model, seconds = train_network(ds.x_train, ds.y_train, kind, W, config, out=out,
+                                       resume=resume, progress=progress)
+        nu_d, q_d = model.encode(ds.x_train, flip=flip)
+        nu_q, q_q = model.encode(ds.x_test, flip=flip)
+        res = retrieval_scores(sign(nu_q), ds.y_test, sign(nu_d), ds.y_train)
+        acc = float(np.mean(np.argmax(nu_q @ model.proxies.T, axis=1) == ds.y_test))
+        rows.append(_with_warnings({"method": kind, "bits": d, "test_accuracy": acc,
+                                    "binarization_error": float(np.mean(1 - np.abs(nu_q))),
+                                    "train_seconds": seconds, "epochs": config.epochs, **res},
+                                   model))
+        curves[f"{kind} {d} bits"] = res
+        for name, baseline in (("LSH", LSH(d, seed=config.seed)), ("ITQ", ITQ(d, seed=config.seed))):
+            if name == "ITQ" and d > q_d.shape[1]:
+                continue                                   # ITQ cannot have more bits than features
+            baseline.fit(q_d)
+            res_b = retrieval_scores(baseline.encode(q_q), ds.y_test, baseline.encode(q_d), ds.y_train)
+            rows.append({"method": f"{name} on q(x)", "bits": d, **res_b})
+            curves[f"{name} {d} bits"] = res_b
+        if progress:
+            say("  ".join(f"{r['method']} {d} bits: mAP@all {r['map_stable']:.4f}"
+                          for r in rows if r["bits"] == d))
+        if figures is None:
+            figures = {"bits": d, "nu": nu_q, "query_codes": sign(nu_q), "db_codes": sign(nu_d)}
+    figures["curves"] = curves
+    return rows, figures
+
+
+def proxy_margins(n_classes, n_bits, *, seed=0):
+    """Average class margin (Eq. 13) of every designed proxy set that exists for (C, d)."""
+    margins = {}
+    for kind, spec in PROXY_KINDS.items():
+        if spec.learned or spec.semantic:
+            continue                                  # trained, or a permutation of hclm
+        try:
+            W = make_proxies(kind, n_classes, n_bits, seed=seed)
+        except ValueError:
+            continue                                  # e.g. hadamard off powers of two
+        margins[kind] = float(class_margins(W).mean())
+    return margins
+
+
+# ----------------------------------------------------------------------- ablation (Fig. 3)
+
+def ablation(ds, *, bits=48, kinds=tuple(PROXY_KINDS), config=None, flip=True, out=None,
+             resume=False, progress=True):
+    """Paper Fig. 3: one network per proxy set, with the same budget, at one code length.
+
+    A kind that does not exist for (C, bits) (hadamard off powers of two) is skipped with a
+    note. Returns rows: method, avg_margin (Eq. 13), min_dH, map_stable, binarization_error.
+    """
+    (bits,), config = _check_bits(bits), check_config(config or TrainConfig())
+    kinds = tuple(_check_kind(k, "kinds") for k in kinds)
+    C, rows = n_classes(ds.y_train), []
+    for kind in kinds:
+        try:
+            W = make_proxies(kind, C, bits, seed=config.seed)
+        except ValueError as err:
+            say(f"skipping {kind}: {err}")
+            continue
+        model, seconds = train_network(ds.x_train, ds.y_train, kind, W, config, out=out,
+                                       resume=resume, progress=progress)
+        nu_d, _ = model.encode(ds.x_train, flip=flip)
+        nu_q, _ = model.encode(ds.x_test, flip=flip)
+        rows.append(_with_warnings({
+            "method": kind, "bits": bits, "avg_margin": float(class_margins(model.proxies).mean()),
+            "min_dH": min_hamming_distance(sign(model.proxies)),
+            "map_stable": mean_average_precision(sign(nu_q), ds.y_test, sign(nu_d), ds.y_train),
+            "binarization_error": float(np.mean(1 - np.abs(nu_q))), "train_seconds": seconds},
+            model))
+        if progress:
+            say(f"{kind}: mAP@all {rows[-1]['map_stable']:.4f}")
+    return rows
+
+
+# ---------------------------------------------------------------------- transfer (Sec. 5.3)
+
+def check_transfer(ds):
+    """The number of classes of ds, or a ValueError if the transfer protocol cannot split them."""
+    C = n_classes(ds.y_train)
+    if np.ndim(ds.y_train) != 1 or C < 8:
+        raise ValueError(f"the transfer protocol needs single-label data with at least 8 classes "
+                         f"(each quarter held out must hold 2 for the probe); the dataset has {C}")
+    return C
+
+
+def transfer(ds, *, bits=48, proxies="hclm", config=None, flip=True, out=None, resume=False,
+             progress=True):
+    """Sec. 5.3: train on 75% of the classes; hash the unseen 25% (database = their training
+    images, queries = their test images); retrieval mAP and linear-probe accuracy, for each
+    of the four splits and their mean. Needs C >= 8, so that every split leaves at least two
+    unseen classes for the probe to tell apart."""
+    (bits,), kind = _check_bits(bits), _check_kind(proxies)
+    config = check_config(config or TrainConfig())
+    C, rows = check_transfer(ds), []
+    for split, unseen in enumerate(np.array_split(np.random.default_rng(config.seed).permutation(C), 4)):
+        seen = np.setdiff1d(np.arange(C), unseen)
+        relabel = np.full(C, -1)
+        relabel[seen] = np.arange(len(seen))
+        keep = np.isin(ds.y_train, seen)
+        W = make_proxies(kind, len(seen), bits, seed=config.seed)
+        model, seconds = train_network(ds.x_train[keep], relabel[ds.y_train[keep]], kind, W, config,
+                                       out=out, resume=resume, progress=progress,
+                                       name=f"{kind}-split{split + 1}")
+        db, q = np.isin(ds.y_train, unseen), np.isin(ds.y_test, unseen)
+        bd, bq = model.hash(ds.x_train[db], flip=flip), model.hash(ds.x_test[q], flip=flip)
+        probe = LinearProbe().fit(bd, ds.y_train[db])
+        rows.append(_with_warnings({
+            "method": f"split {split + 1}: unseen {sorted(unseen.tolist())}", "bits": bits,
+            "map_stable": mean_average_precision(bq, ds.y_test[q], bd, ds.y_train[db]),
+            "probe_accuracy": probe.score(bq, ds.y_test[q]), "train_seconds": seconds}, model))
+        if progress:
+            say(f"{rows[-1]['method']}: mAP@all {rows[-1]['map_stable']:.4f}")
+    means = {k: float(np.mean([r[k] for r in rows])) for k in ("map_stable", "probe_accuracy")}
+    rows.append({"method": "mean of 4 splits", "bits": bits, **means})
+    return rows
+
+
+# --------------------------------------------------------------------------- time budget
+
+def estimate_epochs(ds, minutes, config=None):
+    """Epochs that fit `minutes` of training: time one epoch of 20 steps on the first images,
+    then divide the budget by the projected time of an epoch over the training part."""
+    minutes = check_float(minutes, "minutes", low=0, low_open=True)
+    config = check_config(config or TrainConfig())
+    n = min(len(ds.x_train), 20 * config.batch_size)
+    probe = replace(config, epochs=1, val_fraction=0.0, semantic_epoch=0, clean_epochs=0)
+    W = make_proxies("hclm", n_classes(ds.y_train), 16)
+    t = time.time()
+    with warnings.catch_warnings():                  # 20 steps are not expected to learn much
+        warnings.simplefilter("ignore", TrainingWarning)
+        train(ds.x_train[:n], ds.y_train[:n], W, probe, progress=False)
+    epoch_seconds = (time.time() - t) / n * len(ds.x_train) * (1 - config.val_fraction)
+    return max(1, int(minutes * 60 / epoch_seconds))
