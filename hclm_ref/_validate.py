@@ -52,7 +52,8 @@ def check_float(value, name, *, low=-math.inf, high=math.inf, low_open=False, hi
     below = v <= low if low_open else v < low
     above = v >= high if high_open else v > high
     if not math.isfinite(v) or below or above:
-        interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+        interval = f"{'(' if low_open or low == -math.inf else '['}{low:g}, {high:g}" \
+                   f"{')' if high_open or high == math.inf else ']'}"
         raise ValueError(f"{name} must be a finite number in {interval}; got {value!r}")
     return v
 

@@ -9,9 +9,23 @@ in `_`, randomness from an explicit seed).
 import numpy as np
 
 from ._optim import minimize_lbfgs
-from ._validate import as_matrix, check_int
+from ._validate import as_matrix, check_float, check_int
 from .proxies import itq_rotation
 from .search import sign
+
+
+class NotFittedError(ValueError, AttributeError):
+    """encode/predict called before fit (scikit-learn's convention: both error kinds)."""
+
+
+def _features(model, X, n_features):
+    """X as a finite (n, p) float64 matrix for a fitted model with p = n_features."""
+    if n_features is None:
+        raise NotFittedError(f"this {type(model).__name__} is not fitted yet: call fit(X) first")
+    X = as_matrix(X, "X", dtype=np.float64)
+    if X.shape[1] != n_features:
+        raise ValueError(f"X must have {n_features} features, as in fit; got shape {X.shape}")
+    return X
 
 
 class LSH:
@@ -19,7 +33,8 @@ class LSH:
 
     def __init__(self, n_bits, *, seed=0):
         self.n_bits = check_int(n_bits, "n_bits", 1)
-        self.seed = seed
+        self.seed = check_int(seed, "seed", 0)
+        self.mean_ = None
 
     def fit(self, X):
         X = as_matrix(X, "X", dtype=np.float64)
@@ -29,7 +44,8 @@ class LSH:
 
     def encode(self, X):
         """X : (n, p) -> (n, d) int8 codes ±1."""
-        return sign((as_matrix(X, "X", dtype=np.float64) - self.mean_) @ self.projection_)
+        X = _features(self, X, None if self.mean_ is None else len(self.mean_))
+        return sign((X - self.mean_) @ self.projection_)
 
 
 class ITQ:
@@ -38,8 +54,9 @@ class ITQ:
 
     def __init__(self, n_bits, *, n_iter=50, seed=0):
         self.n_bits = check_int(n_bits, "n_bits", 1)
-        self.n_iter = n_iter
-        self.seed = seed
+        self.n_iter = check_int(n_iter, "n_iter", 0)
+        self.seed = check_int(seed, "seed", 0)
+        self.mean_ = None
 
     def fit(self, X):
         X = as_matrix(X, "X", dtype=np.float64)
@@ -55,7 +72,8 @@ class ITQ:
 
     def encode(self, X):
         """X : (n, p) -> (n, d) int8 codes ±1."""
-        return sign((as_matrix(X, "X", dtype=np.float64) - self.mean_) @ self.pca_ @ self.rotation_)
+        X = _features(self, X, None if self.mean_ is None else len(self.mean_))
+        return sign((X - self.mean_) @ self.pca_ @ self.rotation_)
 
 
 def _softmax_loss(theta, X, Y, l2):
@@ -74,8 +92,9 @@ class LinearProbe:
     """Softmax regression on hash codes (the transfer protocol's classifier, Sec. 5.3)."""
 
     def __init__(self, *, l2=1e-3, max_iter=300):
-        self.l2 = l2
-        self.max_iter = max_iter
+        self.l2 = check_float(l2, "l2", low=0)
+        self.max_iter = check_int(max_iter, "max_iter", 1)
+        self.coef_ = None
 
     def fit(self, X, y):
         X = as_matrix(X, "X", dtype=np.float64)
@@ -83,6 +102,8 @@ class LinearProbe:
         if y.shape != (len(X),) or y.dtype.kind not in "iu":
             raise ValueError(f"y must be ({len(X)},) integer class ids; got {y.shape} {y.dtype}")
         self.classes_, y_idx = np.unique(y, return_inverse=True)
+        if len(self.classes_) < 2:
+            raise ValueError(f"y must hold at least 2 classes to tell apart; got {self.classes_.tolist()}")
         Y = np.eye(len(self.classes_))[y_idx]
         theta0 = np.zeros(X.shape[1] * len(self.classes_) + len(self.classes_))
         theta = minimize_lbfgs(lambda t: _softmax_loss(t, X, Y, self.l2), theta0,
@@ -93,7 +114,7 @@ class LinearProbe:
         return self
 
     def predict(self, X):
-        X = as_matrix(X, "X", dtype=np.float64)
+        X = _features(self, X, None if self.coef_ is None else self.coef_.shape[0])
         return self.classes_[np.argmax(X @ self.coef_ + self.intercept_, axis=1)]
 
     def score(self, X, y):

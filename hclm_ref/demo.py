@@ -34,7 +34,7 @@ from .protocols import (
 )
 from .proxies import PROXY_KINDS
 from .search import hamming_topk
-from .train import TrainConfig
+from .train import TrainConfig, TrainingWarning
 
 PRESETS = {  # defaults chosen per dataset; every one can be overridden on the command line
     "synthetic": dict(widths="16,M,32,M,64", epochs=12, lr=0.1, batch_size=64, bits="16,32",
@@ -160,7 +160,7 @@ def load_dataset(args):
 
 
 def check_out(out, resume):
-    """Create `out`, refusing one that holds a finished or unfinished run unless resuming."""
+    """Refuse an `out` that holds a finished or unfinished run, unless resuming."""
     if os.path.exists(out) and not os.path.isdir(out):
         raise ValueError(f"--out {out} is a file, not a folder")
     existing = [f for f in (os.listdir(out) if os.path.isdir(out) else [])
@@ -168,7 +168,6 @@ def check_out(out, resume):
     if existing and not resume:
         raise ValueError(f"--out {out} already holds a run ({', '.join(sorted(existing)[:3])}); "
                          f"add --resume to continue or re-report it, or choose another --out")
-    os.makedirs(out, exist_ok=True)
 
 
 # ------------------------------------------------------------------------ the report
@@ -242,6 +241,7 @@ def run(args, argv):
     ds = load_dataset(args)
     if args.transfer:
         check_transfer(ds)                         # before training anything
+    os.makedirs(args.out, exist_ok=True)
     config = config_from(args)
     if args.minutes:
         config.epochs = estimate_epochs(ds, args.minutes, config)
@@ -277,6 +277,7 @@ def main(argv=None):
     args = parse_args(argv)
     try:
         with warnings.catch_warnings():
+            warnings.simplefilter("default", TrainingWarning)       # each distinct message once
             warnings.showwarning = _one_line_warning
             status = run(args, argv)
     except (ValueError, OSError, FloatingPointError) as err:   # bad input, files, divergence

@@ -40,6 +40,9 @@ def _prepare(query_codes, query_labels, db_codes, db_labels, ties="stable"):
     if ties not in TIES:
         raise ValueError(f"ties must be one of {TIES}; got {ties!r}")
     q, db = pack_codes(query_codes), pack_codes(db_codes)
+    for codes, name in ((q, "query_codes"), (db, "db_codes")):
+        if len(codes) == 0:
+            raise ValueError(f"{name} must hold at least one code; got none")
     ql = _check_labels(query_labels, len(q), "query_labels")
     dl = _check_labels(db_labels, len(db), "db_labels")
     if ql.ndim != dl.ndim or (ql.ndim == 2 and ql.shape[1] != dl.shape[1]):

@@ -64,6 +64,7 @@ def tammes(n_classes, n_dims, *, seed=0, temperatures=(8, 32, 128, 512, 2048, 81
     """
     C = check_int(n_classes, "n_classes", 2)
     d = check_int(n_dims, "n_dims", 1)
+    check_fits(8 * C * (4 * C + 4 * d), f"tammes for n_classes={C}, n_dims={d}")
     rng = np.random.default_rng(seed)
     v = rng.standard_normal((C, d)).ravel()
     for t in temperatures:
@@ -149,8 +150,12 @@ def refine_codes(B, *, n_steps=3000, tabu=7, max_rows=64, seed=0):
     B : (C, d) ±1. Returns (C, d) int8 ±1 with min d_H at least that of B.
     """
     B = as_pm1(B, "B").copy()
+    n_steps, tabu = check_int(n_steps, "n_steps", 0), check_int(tabu, "tabu", 0)
+    max_rows = check_int(max_rows, "max_rows", 1)
     rng = np.random.default_rng(seed)
     C, d = B.shape
+    if C < 2:
+        raise ValueError(f"B must have at least 2 rows (codewords) to have a distance; got shape {B.shape}")
     D = hamming_distance_matrix(B)
     np.fill_diagonal(D, 0)
 
@@ -214,6 +219,7 @@ def hadamard_proxies(n_classes, n_bits):
     if d & (d - 1) or C > 2 * d:
         raise ValueError(f"hadamard proxies need n_bits a power of two and n_classes <= 2*n_bits; "
                          f"got n_classes={C}, n_bits={d}")
+    check_fits(2 * d * d, f"hadamard proxies of n_bits={d}")
     H = np.ones((1, 1), np.int8)
     while H.shape[0] < d:
         H = np.block([[H, H], [H, -H]])
@@ -252,6 +258,9 @@ def class_similarity(features, labels):
     U /= counts[:, None]
     sq = np.sum((U[:, None, :] - U[None, :, :]) ** 2, axis=-1)
     kappa = np.sqrt(sq[np.triu_indices(C, 1)]).mean()
+    if kappa == 0:
+        raise ValueError("features: every class has the same mean feature, so classes have no "
+                         "similarity structure (Eq. 20 divides by their average distance)")
     return np.exp(-sq / (2.0 * kappa ** 2))
 
 
@@ -297,11 +306,14 @@ def semantic_assignment(W, S, *, seed=0, return_objective=False):
     C = W.shape[0]
     S0 = _check_similarity(S, C).copy()
     np.fill_diagonal(S0, 0.0)
-    Wn = W / np.linalg.norm(W, axis=1, keepdims=True)
+    norms = np.linalg.norm(W, axis=1, keepdims=True)
+    if np.any(norms == 0):
+        raise ValueError("W must not contain an all-zero row (a proxy needs a direction)")
+    Wn = W / norms
     P = Wn @ Wn.T
     perm = np.random.default_rng(seed).permutation(C)
     before = assignment_objective(W, S0, perm)
-    while True:
+    for _ in range(10 * C * C):         # each swap lowers Eq. (18); the bound only guards rounding
         Q = P[np.ix_(perm, perm)]
         A = S0 @ Q
         diag = np.diag(A)
@@ -398,6 +410,7 @@ def make_proxies(kind, n_classes, n_bits, *, similarity=None, seed=0):
     spec = PROXY_KINDS[kind]
     C = check_int(n_classes, "n_classes", 2)
     d = check_int(n_bits, "n_bits", 1)
+    check_int(seed, "seed", 0)
     if spec.binary and C > 2 ** d:
         raise ValueError(f"n_bits={d} has only {2 ** d} distinct codes, fewer than n_classes={C}: "
                          f"use at least {(C - 1).bit_length()} bits")
