@@ -281,3 +281,15 @@ def test_cli_debug_shows_the_traceback(tmp_path):
     with pytest.raises(ValueError, match="use at least 4 bits"):
         demo.main(["--bits", "2", "--debug", "--n-train", "20", "--n-test", "10", "--quiet",
                    "--out", str(tmp_path / "out")])
+
+
+def test_cli_resume_from_a_damaged_checkpoint_is_one_line(tmp_path, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "checkpoint-hclm-16-10.npz").write_bytes(b"\x93NUMPY garbage")
+    with pytest.raises(SystemExit) as exit_:
+        demo.main(["--bits", "16", "--n-train", "200", "--n-test", "20", "--epochs", "1", "--quiet",
+                   "--out", str(out), "--resume"])
+    err = capsys.readouterr().err
+    assert exit_.value.code == demo.EXIT_BAD_INPUT and err.count("\n") == 1
+    assert "checkpoint-hclm-16-10.npz is damaged" in err and "pickle" not in err
