@@ -344,16 +344,42 @@ def normalise(x, mean, std):
     return (x.astype(np.float32) * np.float32(1 / 255.0) - mean) / std
 
 
-def augment(x, rng, pad=4):
-    """Random crop (zero padding `pad`) and horizontal flip of a float32 batch (N, H, W, C)."""
+def augment(x, rng, pad=4, *, reflect=False, flip=None):
+    """Random translation and horizontal flip of a float32 batch (N, H, W, C).
+
+    Each image moves by up to `pad` pixels in each direction: a random crop of the image
+    padded by `pad` with zeros (reflect=True: with its mirror image, so no black border
+    enters the picture). flip: None flips a random half; else a (N,) bool array says which
+    images to flip (alternating_flips).
+    """
     N, H, W, _ = x.shape
-    padded = np.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+    padded = np.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)), mode="reflect" if reflect else "constant")
     dy, dx = rng.integers(0, 2 * pad + 1, (2, N))
     windows = np.lib.stride_tricks.sliding_window_view(padded, (H, W), axis=(1, 2))
     crops = windows[np.arange(N), dy, dx].transpose(0, 2, 3, 1)       # (N, H, W, C)
-    flip = rng.random(N) < 0.5
+    flip = rng.random(N) < 0.5 if flip is None else flip
     crops[flip] = crops[flip, :, ::-1]
     return crops
+
+
+def translate(x, dy, dx):
+    """Images (N, H, W, C) moved by dy rows and dx columns, the uncovered border filled by
+    reflection (as augment(reflect=True) does): out[i, j] = x[i - dy, j - dx] inside."""
+    p = max(abs(dy), abs(dx))
+    if p == 0:
+        return x
+    H, W = x.shape[1:3]
+    padded = np.pad(x, ((0, 0), (p, p), (p, p), (0, 0)), mode="reflect")
+    return padded[:, p - dy:p - dy + H, p - dx:p - dx + W]
+
+
+def alternating_flips(n, epoch, seed):
+    """Which of n images to mirror in `epoch`: a random half in epoch 0 (from the seed), and
+    every image the other way round in each following epoch, so that over any two epochs
+    each image is seen once as it is and once mirrored (airbench's alternating flip).
+    Returns (n,) bool; the same for the same (n, epoch, seed), so resuming is bit-identical."""
+    first = np.random.default_rng([seed, 2 ** 31 + 1]).random(n) < 0.5
+    return first ^ bool(epoch % 2)
 
 
 def validation_split(n, fraction, seed):

@@ -107,7 +107,8 @@ def parse_args(argv):
     p.add_argument("--lr", type=_number(float, 0, low_open=True),
                    help="peak learning rate of the one-cycle schedule")
     p.add_argument("--batch-size", type=_number(int, 1), help="minibatch size")
-    p.add_argument("--widths", type=_widths, help="conv widths, M = 2x2 max-pool (e.g. 32,32,M,64,64,M,128)")
+    p.add_argument("--widths", type=_widths, help="conv widths, M = 2x2 max-pool, a first W2/W3 = frozen "
+                   "patch whitening (e.g. 32,32,M,64,64,M,128 or W2,32,M,64,64,M,128)")
     p.add_argument("--scale", type=_number(float, 0, low_open=True), default=8.0,
                    help="logit scale s: logits s<nu,w>/d (default 8)")
     p.add_argument("--scale-final", type=_number(float, 0, low_open=True), default=3.0,
@@ -118,8 +119,18 @@ def parse_args(argv):
                    help="no random crops and flips")
     p.add_argument("--clean-epochs", type=_number(int, 0),
                    help="last epochs trained without augmentation (fits the database images)")
+    p.add_argument("--translate", type=_number(int, 0), default=4,
+                   help="largest random shift in pixels when augmenting (default 4)")
+    p.add_argument("--reflect", action="store_true", help="pad shifted images by reflection, not zeros")
+    p.add_argument("--alternate-flip", action="store_true",
+                   help="mirror each image every other epoch instead of at random")
+    p.add_argument("--identity-init", action="store_true", help="identity (dirac) filters first in 3x3 convs")
+    p.add_argument("--ema", type=_number(float, 0), default=0.0,
+                   help="decay of the weight average that is evaluated and kept (0: none; e.g. 0.99)")
     p.add_argument("--no-flip", dest="flip", action="store_false",
                    help="encode images without averaging with their mirror image")
+    p.add_argument("--shift", type=_number(int, 0), default=0,
+                   help="test-time augmentation: also average nu over translations by (s, s) and (-s, -s)")
     p.add_argument("--n-train", type=_number(int, 1), help="synthetic: training images (preset 5000)")
     p.add_argument("--n-test", type=_number(int, 1), help="synthetic: test images (preset 1000)")
     p.add_argument("--seed", type=_number(int, 0), default=0, help="random seed (same seed, same bits)")
@@ -148,7 +159,8 @@ def config_from(args):
     return TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, scale=args.scale,
                        scale_final=args.scale_final, triplet_weight=args.triplet_weight,
                        augment=args.augment, clean_epochs=args.clean_epochs, seed=args.seed,
-                       widths=args.widths)
+                       widths=args.widths, translate=args.translate, reflect=args.reflect,
+                       alternate_flip=args.alternate_flip, identity_init=args.identity_init, ema=args.ema)
 
 
 def load_dataset(args):
@@ -247,6 +259,7 @@ def run(args, argv):
         config.epochs = estimate_epochs(ds, args.minutes, config)
         say(f"time budget {args.minutes} min: {config.epochs} epochs")
     common = dict(config=config, flip=args.flip, out=args.out, resume=args.resume, progress=not args.quiet)
+    views = dict(shift=args.shift)
     sections, figs = [], {}
     if args.ablation:
         sections.append(("Ablation: proxy sets (paper Fig. 3)", ablation(ds, bits=args.bits[0], **common)))
@@ -254,7 +267,7 @@ def run(args, argv):
         sections.append(("Transfer to unseen classes (paper Sec. 5.3)",
                          transfer(ds, bits=args.bits[0], proxies=args.proxies, **common)))
     if not (args.ablation or args.transfer):
-        rows, figures = supervised(ds, bits=args.bits, proxies=args.proxies, **common)
+        rows, figures = supervised(ds, bits=args.bits, proxies=args.proxies, **common, **views)
         figs = draw_figures(ds, figures, args)
         sections.append(("Supervised retrieval", rows))
     problems = write_report(args, argv, sections, figs, time.time() - t0)

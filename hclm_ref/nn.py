@@ -232,11 +232,14 @@ def _pool_windows(x, size, stride):
     """The size x size windows of x (N, H, W, C) as (N, Ho, size, Wo, size, C).
 
     Windows that tile the image without overlap (the usual 2x2 pooling) are a reshape of x,
-    no copy; overlapping ones come from im2col.
+    no copy; on an odd size the last row and column belong to no window and are dropped
+    first (one copy). Overlapping windows come from im2col.
     """
     N, H, W, C = x.shape
     Ho, Wo = _out_size(H, size, stride, 0), _out_size(W, size, stride, 0)
-    if stride == size and Ho * size == H and Wo * size == W:
+    if stride == size:
+        if Ho * size != H or Wo * size != W:
+            x = x[:, :Ho * size, :Wo * size]
         return anp.reshape(x, (N, Ho, size, Wo, size, C))
     cols = anp.reshape(im2col(x, size, size, stride, 0), (N, Ho, Wo, size, size, C))
     return anp.transpose(cols, (0, 1, 3, 2, 4, 5))

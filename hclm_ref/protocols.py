@@ -79,14 +79,16 @@ def _with_warnings(row, model):
 
 # -------------------------------------------------------------------- supervised (Sec. 5.1)
 
-def supervised(ds, *, bits=(48,), proxies="hclm", config=None, flip=True, out=None,
+def supervised(ds, *, bits=(48,), proxies="hclm", config=None, flip=True, shift=0, out=None,
                resume=False, progress=True):
     """Train and evaluate one network per code length; LSH and ITQ on its features q(x).
 
     Queries = ds test images, database = ds training images (the CIFAR protocol). Returns
     (rows, figures): rows, one dict per method and code length (map_stable, map_expected,
-    p_at_r2, ...); figures, the data of the report's figures for the first code length (nu of
-    the queries, query and database codes, P@k and PR curves of every method).
+    p_at_r2, ...; the network's row also its best validation code accuracy); flip and shift
+    are the test-time views of HashingModel.encode; figures, the data of the report's figures
+    for the first code length (nu of the queries, query and database codes, P@k and PR curves
+    of every method).
     """
     bits, kind = _check_bits(bits), _check_kind(proxies)
     config = check_config(config or TrainConfig())
@@ -96,11 +98,13 @@ def supervised(ds, *, bits=(48,), proxies="hclm", config=None, flip=True, out=No
         W = make_proxies(kind, C, d, seed=config.seed)
         model, seconds = train_network(ds.x_train, ds.y_train, kind, W, config, out=out,
                                        resume=resume, progress=progress)
-        nu_d, q_d = model.encode(ds.x_train, flip=flip)
-        nu_q, q_q = model.encode(ds.x_test, flip=flip)
+        nu_d, q_d = model.encode(ds.x_train, flip=flip, shift=shift)
+        nu_q, q_q = model.encode(ds.x_test, flip=flip, shift=shift)
         res = retrieval_scores(sign(nu_q), ds.y_test, sign(nu_d), ds.y_train)
         acc = float(np.mean(np.argmax(nu_q @ model.proxies.T, axis=1) == ds.y_test))
+        best = model.history[model.best_epoch - 1]
         rows.append(_with_warnings({"method": kind, "bits": d, "test_accuracy": acc,
+                                    "val_code_accuracy": best.get("val_code_accuracy"),
                                     "binarization_error": float(np.mean(1 - np.abs(nu_q))),
                                     "train_seconds": seconds, "epochs": config.epochs, **res},
                                    model))

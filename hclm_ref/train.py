@@ -24,7 +24,7 @@ from . import network
 from ._memory import keep_freed_memory
 from ._progress import progress_bar, say
 from ._validate import as_matrix, check_float, check_images, check_int, check_labels
-from .data import augment, channel_stats, normalise, validation_split
+from .data import alternating_flips, augment, channel_stats, normalise, validation_split
 from .losses import DEFAULT_SCALE, OBJECTIVES, choose_objective
 from .model import HashingModel, label_accuracy, load_arrays, save_arrays
 from .proxies import class_similarity, semantic_assignment
@@ -49,10 +49,15 @@ class TrainConfig:
     triplet_weight: float = 0.0      # lambda of Eq. (24); 0 = proxy loss alone
     triplet_margin: float = 2.0      # margin m of the triplet loss (Eq. 22), in bits
     learn_proxies: bool = False      # train the proxies too (the paper's "Learned" ablation)
-    augment: bool = True             # random crops (zero padding 4) and horizontal flips
+    augment: bool = True             # random translations and horizontal flips
+    translate: int = 4               # largest shift in pixels (the padding of the random crop)
+    reflect: bool = False            # pad by reflection instead of zeros (no black borders)
+    alternate_flip: bool = False     # mirror each image every other epoch instead of at random
     clean_epochs: int = 0            # last epochs without augmentation (fit the database images)
     semantic_epoch: int = 0          # after this epoch, assign proxies by the features (sHCLM); 0 = never
     val_fraction: float = 0.1        # held-out share of the training images for model selection
+    identity_init: bool = False      # dirac (identity) filters first in every 3x3 conv
+    ema: float = 0.0                 # decay of the weight average that is evaluated and kept; 0 = none
     seed: int = 0                    # initialisation, data order, augmentation and the split
     widths: tuple = field(default=network.DEFAULT_WIDTHS)   # conv widths, "M" = 2x2 max-pool
 
@@ -78,6 +83,8 @@ def check_config(cfg):
     check_int(cfg.clean_epochs, "clean_epochs", 0, cfg.epochs)
     check_int(cfg.semantic_epoch, "semantic_epoch", 0, cfg.epochs)
     check_float(cfg.val_fraction, "val_fraction", low=0, high=1, high_open=True)
+    check_int(cfg.translate, "translate", 0, 16)
+    check_float(cfg.ema, "ema", low=0, high=1, high_open=True)
     check_int(cfg.seed, "seed", 0)
     return replace(cfg, widths=network.parse_widths(cfg.widths))
 
@@ -173,11 +180,37 @@ def _chance(y):
     return 0.5 if y.ndim == 2 else float(np.bincount(y).max() / len(y))
 
 
+# ------------------------------------------------------------------ weight averaging
+
+def ema_update(average, params, decay, step):
+    """Exponential moving average of the weights, a_t = d_t a_{t-1} + (1 - d_t) p_t, with
+    d_t = min(decay, (1 + t) / (10 + t)) so that the first steps do not drag the average back
+    to the initial weights. Returns a new dict of float32 arrays."""
+    d = min(decay, (1.0 + step) / (10.0 + step))
+    return {k: (d * average[k] + (1 - d) * p).astype(np.float32) for k, p in params.items()}
+
+
+def recalibrated_state(params, state, x, norm, widths, batch_size=256):
+    """Batch-norm statistics that match `params` (an average of weights has no running
+    statistics of its own): the mean over batches of x of each layer's batch mean and
+    variance, in training mode, no augmentation. x (N, H, W, 3) uint8. Returns a new state."""
+    sums, n = {}, 0
+    for start in range(0, len(x), batch_size):
+        _, _, stats = network.forward(params, normalise(x[start:start + batch_size], *norm), state,
+                                      widths=widths, train=True)
+        for k, v in stats.items():
+            sums[k] = sums.get(k, 0.0) + v
+        n += 1
+    return {k: (sums[k] / n).astype(np.float32) if k in sums else v for k, v in state.items()}
+
+
 # -------------------------------------------------------------------------- training
 
-def _run_epoch(params, state, velocity, proxies, x, y, order, norm, epoch, cfg, objective, progress):
-    """One pass over `order` (shuffled training indices). Returns params, state, velocity and
-    the epoch's record (running loss, accuracy, binarization error, images per second)."""
+def _run_epoch(params, state, velocity, average, proxies, x, y, order, norm, epoch, cfg, objective,
+               progress):
+    """One pass over `order` (shuffled training indices). Returns params, state, velocity, the
+    weight average (None without cfg.ema) and the epoch's record (running loss, accuracy,
+    binarization error, images per second)."""
     rng = np.random.default_rng([cfg.seed, epoch])           # every random choice of this epoch
     steps = len(order) // cfg.batch_size
     total = steps * cfg.epochs
@@ -189,6 +222,7 @@ def _run_epoch(params, state, velocity, proxies, x, y, order, norm, epoch, cfg, 
         return objective(nu, yb, W, scale, rng)
 
     grad_fn = value_and_grad(batch_loss)
+    flips = alternating_flips(len(x), epoch, cfg.seed) if cfg.alternate_flip else None
     bar = progress_bar(range(steps), enabled=progress, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False)
     t0, seen, sums = time.perf_counter(), 0, np.zeros(3)       # loss, accuracy, |nu - sgn nu|
     for i in bar:
@@ -196,7 +230,8 @@ def _run_epoch(params, state, velocity, proxies, x, y, order, norm, epoch, cfg, 
         batch = order[i * cfg.batch_size:(i + 1) * cfg.batch_size]
         xb, yb = normalise(x[batch], *norm), y[batch]
         if cfg.augment and epoch < cfg.epochs - cfg.clean_epochs:
-            xb = augment(xb, rng)
+            flip = flips[batch] if cfg.alternate_flip else None
+            xb = augment(xb, rng, cfg.translate, reflect=cfg.reflect, flip=flip)
         s = cfg.scale if cfg.scale_final is None else \
             cfg.scale + (cfg.scale_final - cfg.scale) * step / max(1, total - 1)
         aux = {}
@@ -207,13 +242,15 @@ def _run_epoch(params, state, velocity, proxies, x, y, order, norm, epoch, cfg, 
                                      f"step {i + 1}; lower the learning rate (lr={cfg.lr})")
         params, velocity = sgd_step(params, grads, velocity, learning_rate(step, total, cfg), cfg)
         state = network.update_state(state, aux["stats"])
+        if average is not None:
+            average = ema_update(average, params, cfg.ema, step)
         seen += len(batch)
         sums += [float(loss), label_accuracy(aux["nu"] @ aux["W"].T, yb), np.mean(1 - np.abs(aux["nu"]))]
         mean = sums / (i + 1)
         bar.set_postfix(loss=f"{mean[0]:.3f}", acc=f"{mean[1]:.3f}", bin_err=f"{mean[2]:.3f}",
                         img_s=f"{seen / (time.perf_counter() - t0):.0f}")
     mean = sums / steps
-    return params, state, velocity, {
+    return params, state, velocity, average, {
         "epoch": epoch + 1, "loss": float(mean[0]), "train_accuracy": float(mean[1]),
         "train_binarization_error": float(mean[2]),
         "images_per_second": seen / (time.perf_counter() - t0)}
@@ -257,24 +294,34 @@ def train(x, y, proxies, cfg=None, *, checkpoint=None, resume=False, progress=Tr
     objective = OBJECTIVES[choose_objective(cfg.loss, cfg.triplet_weight, y)](cfg, y[train_idx])
     norm = channel_stats(x[train_idx])
     print_ = fingerprint(x, y, proxies)
-    params, state = network.init_params(np.random.default_rng(cfg.seed), proxies.shape[1], widths=cfg.widths)
+    params, state = network.init_params(np.random.default_rng(cfg.seed), proxies.shape[1], widths=cfg.widths,
+                                        identity=cfg.identity_init)
+    if cfg.widths[0] in network.WHITENING:
+        sample = normalise(x[train_idx[:5000]], *norm)
+        state["whiten.W"] = network.whitening_filters(sample, network.WHITENING[cfg.widths[0]])
     if cfg.learn_proxies:
         params["proxies"] = proxies.copy()
     velocity = {k: np.zeros_like(v) for k, v in params.items()}
+    average = dict(params) if cfg.ema else None
     model, history, meta = None, [], {"epoch": -1, "best_score": -np.inf}
     if resume and checkpoint and os.path.exists(checkpoint):
         arrays, meta = _resume(checkpoint, cfg, print_)
         params, state, velocity = arrays["params"], arrays.get("state", {}), arrays["velocity"]
+        average = arrays.get("average")
         proxies, model = arrays["proxies"]["W"], HashingModel.from_arrays(arrays, meta["model"], checkpoint)
         history = model.history
     for epoch in range(meta["epoch"] + 1, cfg.epochs):
         order = np.random.default_rng([cfg.seed, epoch]).permutation(train_idx)
-        params, state, velocity, record = _run_epoch(params, state, velocity, proxies, x, y, order, norm,
-                                                     epoch, cfg, objective, progress)
+        params, state, velocity, average, record = _run_epoch(
+            params, state, velocity, average, proxies, x, y, order, norm, epoch, cfg, objective, progress)
+        weights, stats = params, state
+        if average is not None:                       # evaluate and keep the averaged weights
+            weights = average
+            stats = recalibrated_state(average, state, x[train_idx[:2048]], norm, cfg.widths)
         if epoch + 1 == cfg.semantic_epoch and not cfg.learn_proxies:
-            proxies = semantic_proxies(HashingModel(params, state, proxies, norm, cfg.widths),
+            proxies = semantic_proxies(HashingModel(weights, stats, proxies, norm, cfg.widths),
                                        x[train_idx[:5000]], y[train_idx[:5000]], seed=cfg.seed)
-        current = HashingModel(params, state, params.get("proxies", proxies), norm, cfg.widths)
+        current = HashingModel(weights, stats, weights.get("proxies", proxies), norm, cfg.widths)
         if len(val_idx):
             val = current.classifier_scores(x[val_idx], y[val_idx])
             record.update({f"val_{k}": v for k, v in val.items()})
@@ -288,8 +335,11 @@ def train(x, y, proxies, cfg=None, *, checkpoint=None, resume=False, progress=Tr
             say("  ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()))
         meta.update(epoch=epoch, config=asdict(cfg), fingerprint=print_, model=model.meta())
         if checkpoint:
-            save_arrays(checkpoint, {"params": params, "state": state, "velocity": velocity,
-                                     "proxies": {"W": proxies}, **model.arrays()}, meta)
+            groups = {"params": params, "state": state, "velocity": velocity, "proxies": {"W": proxies},
+                      **model.arrays()}
+            if average is not None:
+                groups["average"] = average
+            save_arrays(checkpoint, groups, meta)
         if on_epoch:
             on_epoch(record)
     scored = y[val_idx] if len(val_idx) else y[train_idx]

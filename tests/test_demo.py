@@ -114,3 +114,12 @@ def test_same_seed_same_codes(tiny):
     b, _ = supervised(tiny, bits=8, config=TINY_CONFIG, progress=False)
     assert [r["map_stable"] for r in a] == [r["map_stable"] for r in b]
     assert np.isfinite(a[0]["test_accuracy"])
+
+
+def test_fast_training_options_from_the_cli(tmp_path, colour_folder):
+    out = str(tmp_path / "fast")
+    demo.main(["folder", colour_folder, "--bits", "8", "--out", out, *TINY, "--widths", "W2,4,M,8",
+               "--identity-init", "--ema", "0.9", "--translate", "2", "--reflect", "--alternate-flip",
+               "--shift", "1"])
+    rows = json.load(open(os.path.join(out, "results.json")))["Supervised retrieval"]
+    assert rows[0]["map_stable"] > 0.3 and "warnings" not in rows[0]
