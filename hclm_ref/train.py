@@ -256,6 +256,20 @@ def _run_epoch(params, state, velocity, average, proxies, x, y, order, norm, epo
         "images_per_second": seen / (time.perf_counter() - t0)}
 
 
+def _start(x_sample, proxies, norm, cfg):
+    """Initial (params, state, velocity, weight average or None). A whitening layer gets its
+    filters from x_sample, uint8 training images (about 5,000 are plenty for a 12x12 covariance)."""
+    params, state = network.init_params(np.random.default_rng(cfg.seed), proxies.shape[1], widths=cfg.widths,
+                                        identity=cfg.identity_init)
+    if cfg.widths[0] in network.WHITENING:
+        state["whiten.W"] = network.whitening_filters(normalise(x_sample, *norm),
+                                                      network.WHITENING[cfg.widths[0]])
+    if cfg.learn_proxies:
+        params["proxies"] = proxies.copy()
+    velocity = {k: np.zeros_like(v) for k, v in params.items()}
+    return params, state, velocity, (dict(params) if cfg.ema else None)
+
+
 def _resume(checkpoint, cfg, print_):
     """(arrays, meta) of a checkpoint that matches cfg and the data fingerprint print_."""
     arrays, meta = load_arrays(checkpoint)
@@ -294,15 +308,7 @@ def train(x, y, proxies, cfg=None, *, checkpoint=None, resume=False, progress=Tr
     objective = OBJECTIVES[choose_objective(cfg.loss, cfg.triplet_weight, y)](cfg, y[train_idx])
     norm = channel_stats(x[train_idx])
     print_ = fingerprint(x, y, proxies)
-    params, state = network.init_params(np.random.default_rng(cfg.seed), proxies.shape[1], widths=cfg.widths,
-                                        identity=cfg.identity_init)
-    if cfg.widths[0] in network.WHITENING:
-        sample = normalise(x[train_idx[:5000]], *norm)
-        state["whiten.W"] = network.whitening_filters(sample, network.WHITENING[cfg.widths[0]])
-    if cfg.learn_proxies:
-        params["proxies"] = proxies.copy()
-    velocity = {k: np.zeros_like(v) for k, v in params.items()}
-    average = dict(params) if cfg.ema else None
+    params, state, velocity, average = _start(x[train_idx[:5000]], proxies, norm, cfg)
     model, history, meta = None, [], {"epoch": -1, "best_score": -np.inf}
     if resume and checkpoint and os.path.exists(checkpoint):
         arrays, meta = _resume(checkpoint, cfg, print_)
@@ -335,11 +341,9 @@ def train(x, y, proxies, cfg=None, *, checkpoint=None, resume=False, progress=Tr
             say("  ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()))
         meta.update(epoch=epoch, config=asdict(cfg), fingerprint=print_, model=model.meta())
         if checkpoint:
-            groups = {"params": params, "state": state, "velocity": velocity, "proxies": {"W": proxies},
-                      **model.arrays()}
-            if average is not None:
-                groups["average"] = average
-            save_arrays(checkpoint, groups, meta)
+            extra = {} if average is None else {"average": average}
+            save_arrays(checkpoint, {"params": params, "state": state, "velocity": velocity,
+                                     "proxies": {"W": proxies}, **extra, **model.arrays()}, meta)
         if on_epoch:
             on_epoch(record)
     scored = y[val_idx] if len(val_idx) else y[train_idx]
