@@ -11,6 +11,7 @@ never on the test columns.
 """
 
 import argparse
+import hashlib
 import json
 import os
 import platform
@@ -76,7 +77,10 @@ def main():
         if i not in wanted or any(r["rung"] == i and r["epochs"] == args.epochs for r in done):
             continue
         t0 = time.time()
-        out = os.path.join(HERE, "runs", f"rung{i}-e{args.epochs}")
+        # rungs that train the same configuration (e.g. one that only adds test-time views)
+        # share a run folder, so the network is trained once
+        tag = hashlib.sha1(json.dumps(vars(cfg), sort_keys=True, default=str).encode()).hexdigest()[:10]
+        out = os.path.join(HERE, "runs", f"{tag}-e{args.epochs}")
         os.makedirs(out, exist_ok=True)
         rows, _ = supervised(ds, bits=48, config=cfg, out=out, resume=True, progress=True, **views)
         row = {"rung": i, "name": name, "epochs": args.epochs, **{k: rows[0][k] for k in (
