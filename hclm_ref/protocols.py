@@ -102,9 +102,8 @@ def supervised(ds, *, bits=(48,), proxies="hclm", config=None, flip=True, shift=
         nu_q, q_q = model.encode(ds.x_test, flip=flip, shift=shift)
         res = retrieval_scores(sign(nu_q), ds.y_test, sign(nu_d), ds.y_train)
         acc = float(np.mean(np.argmax(nu_q @ model.proxies.T, axis=1) == ds.y_test))
-        best = model.history[model.best_epoch - 1]
-        rows.append(_with_warnings({"method": kind, "bits": d, "test_accuracy": acc,
-                                    "val_code_accuracy": best.get("val_code_accuracy"),
+        selected = {k: v for k, v in model.history[model.best_epoch - 1].items() if k == "val_code_accuracy"}
+        rows.append(_with_warnings({"method": kind, "bits": d, "test_accuracy": acc, **selected,
                                     "binarization_error": float(np.mean(1 - np.abs(nu_q))),
                                     "train_seconds": seconds, "epochs": config.epochs, **res},
                                    model))
