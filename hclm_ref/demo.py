@@ -29,6 +29,7 @@ from .protocols import (
     estimate_epochs,
     n_classes,
     proxy_margins,
+    repeat,
     supervised,
     transfer,
 )
@@ -77,6 +78,16 @@ def _widths(text):
         return parse_widths(text)
     except ValueError as err:
         raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def _seeds(text):
+    try:
+        seeds = [int(s) for s in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated seeds, got {text!r}") from None
+    if any(s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(f"seeds must be distinct integers >= 0, got {text!r}")
+    return seeds
 
 
 class _Parser(argparse.ArgumentParser):
@@ -134,6 +145,8 @@ def parse_args(argv):
     p.add_argument("--n-train", type=_number(int, 1), help="synthetic: training images (preset 5000)")
     p.add_argument("--n-test", type=_number(int, 1), help="synthetic: test images (preset 1000)")
     p.add_argument("--seed", type=_number(int, 0), default=0, help="random seed (same seed, same bits)")
+    p.add_argument("--seeds", type=_seeds, help="several seeds, e.g. 0,1,2: every row becomes the mean "
+                   "± standard deviation over them (the proxies' design stays that of seed 0)")
     p.add_argument("--out", help="output folder (default out/DATASET); one that holds a run is kept")
     p.add_argument("--resume", action="store_true", help="continue (or re-report) the run in --out")
     p.add_argument("--ablation", action="store_true", help="one network per proxy set (Fig. 3)")
@@ -176,7 +189,8 @@ def check_out(out, resume):
     if os.path.exists(out) and not os.path.isdir(out):
         raise ValueError(f"--out {out} is a file, not a folder")
     existing = [f for f in (os.listdir(out) if os.path.isdir(out) else [])
-                if f == "report.md" or (f.startswith("checkpoint-") and f.endswith(".npz"))]
+                if f == "report.md" or (f.startswith("checkpoint-") and f.endswith(".npz"))
+                or (f.startswith("seed-") and os.path.isdir(os.path.join(out, f)))]
     if existing and not resume:
         raise ValueError(f"--out {out} already holds a run ({', '.join(sorted(existing)[:3])}); "
                          f"add --resume to continue or re-report it, or choose another --out")
@@ -196,11 +210,17 @@ TABLE_COLUMNS = (("method", "method", "{}"), ("bits", "bits", "{}"),
 
 
 def format_table(rows):
-    """Markdown table of the columns any row has."""
+    """Markdown table of the columns any row has; over several seeds, mean ± standard deviation."""
     cols = [c for c in TABLE_COLUMNS if any(c[0] in r for r in rows)]
     lines = ["| " + " | ".join(c[1] for c in cols) + " |", "|" + "---|" * len(cols)]
+
+    def cell(r, key, fmt):
+        if key not in r:
+            return ""
+        spread = f" ± {fmt.format(r[key + '_std'])}" if r.get("seeds", 1) > 1 and key + "_std" in r else ""
+        return fmt.format(r[key]) + spread
     for r in rows:
-        lines.append("| " + " | ".join(c[2].format(r[c[0]]) if c[0] in r else "" for c in cols) + " |")
+        lines.append("| " + " | ".join(cell(r, key, fmt) for key, _, fmt in cols) + " |")
     return "\n".join(lines)
 
 
@@ -262,13 +282,18 @@ def run(args, argv):
     common = dict(config=config, flip=args.flip, out=args.out, resume=args.resume, progress=not args.quiet)
     views = dict(shift=args.shift)
     sections, figs = [], {}
+
+    def run_protocol(protocol, **kwargs):                     # one seed, or several (repeat)
+        if args.seeds:
+            return repeat(protocol, ds, args.seeds, **common, **kwargs)
+        return protocol(ds, **common, **kwargs)
     if args.ablation:
-        sections.append(("Ablation: proxy sets (paper Fig. 3)", ablation(ds, bits=args.bits[0], **common)))
+        sections.append(("Ablation: proxy sets (paper Fig. 3)", run_protocol(ablation, bits=args.bits[0])))
     if args.transfer:
         sections.append(("Transfer to unseen classes (paper Sec. 5.3)",
-                         transfer(ds, bits=args.bits[0], proxies=args.proxies, **common)))
+                         run_protocol(transfer, bits=args.bits[0], proxies=args.proxies)))
     if not (args.ablation or args.transfer):
-        rows, figures = supervised(ds, bits=args.bits, proxies=args.proxies, **common, **views)
+        rows, figures = run_protocol(supervised, bits=args.bits, proxies=args.proxies, **views)
         figs = draw_figures(ds, figures, args)
         sections.append(("Supervised retrieval", rows))
     problems = write_report(args, argv, sections, figs, time.time() - t0)

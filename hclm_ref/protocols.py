@@ -4,7 +4,9 @@
 Each takes a Dataset and keyword arguments and returns rows (dicts, one per method and code
 length; supervised also the data of its figures). demo.py only parses the command line and
 writes the report. With out=FOLDER every network keeps a checkpoint there, so a protocol
-interrupted at any point continues with resume=True.
+interrupted at any point continues with resume=True. config.seed sets the initialisation, the
+data order and the validation split; proxy_seed the proxies' design (and the transfer splits),
+so that repeat() can run a protocol with several seeds over the same proxies.
 
     from hclm_ref.data import make_synthetic
     from hclm_ref.protocols import ablation
@@ -57,6 +59,7 @@ def train_network(x, y, kind, W, config, *, out=None, resume=False, progress=Tru
     cfg = replace(config, learn_proxies=spec.learned, semantic_epoch=1 if spec.semantic else 0)
     ckpt = None
     if out:
+        os.makedirs(out, exist_ok=True)
         ckpt = os.path.join(out, f"checkpoint-{name or kind}-{W.shape[1]}-{len(W)}.npz")
     t0 = time.time()
     model = train(x, y, W, cfg, checkpoint=ckpt, resume=resume, progress=progress)
@@ -80,7 +83,7 @@ def _with_warnings(row, model):
 # -------------------------------------------------------------------- supervised (Sec. 5.1)
 
 def supervised(ds, *, bits=(48,), proxies="hclm", config=None, flip=True, shift=0, out=None,
-               resume=False, progress=True):
+               resume=False, progress=True, proxy_seed=0):
     """Train and evaluate one network per code length; LSH and ITQ on its features q(x).
 
     Queries = ds test images, database = ds training images (the CIFAR protocol). Returns
@@ -95,7 +98,7 @@ def supervised(ds, *, bits=(48,), proxies="hclm", config=None, flip=True, shift=
     C = n_classes(ds.y_train)
     rows, curves, figures = [], {}, None
     for d in bits:
-        W = make_proxies(kind, C, d, seed=config.seed)
+        W = make_proxies(kind, C, d, seed=proxy_seed)
         model, seconds = train_network(ds.x_train, ds.y_train, kind, W, config, out=out,
                                        resume=resume, progress=progress)
         nu_d, q_d = model.encode(ds.x_train, flip=flip, shift=shift)
@@ -141,7 +144,7 @@ def proxy_margins(n_classes, n_bits, *, seed=0):
 # ----------------------------------------------------------------------- ablation (Fig. 3)
 
 def ablation(ds, *, bits=48, kinds=tuple(PROXY_KINDS), config=None, flip=True, out=None,
-             resume=False, progress=True):
+             resume=False, progress=True, proxy_seed=0):
     """Paper Fig. 3: one network per proxy set, with the same budget, at one code length.
 
     A kind that does not exist for (C, bits) (hadamard off powers of two) is skipped with a
@@ -152,7 +155,7 @@ def ablation(ds, *, bits=48, kinds=tuple(PROXY_KINDS), config=None, flip=True, o
     C, rows = n_classes(ds.y_train), []
     for kind in kinds:
         try:
-            W = make_proxies(kind, C, bits, seed=config.seed)
+            W = make_proxies(kind, C, bits, seed=proxy_seed)
         except ValueError as err:
             say(f"skipping {kind}: {err}")
             continue
@@ -183,7 +186,7 @@ def check_transfer(ds):
 
 
 def transfer(ds, *, bits=48, proxies="hclm", config=None, flip=True, out=None, resume=False,
-             progress=True):
+             progress=True, proxy_seed=0):
     """Sec. 5.3: train on 75% of the classes; hash the unseen 25% (database = their training
     images, queries = their test images); retrieval mAP and linear-probe accuracy, for each
     of the four splits and their mean. Needs C >= 8, so that every split leaves at least two
@@ -191,12 +194,13 @@ def transfer(ds, *, bits=48, proxies="hclm", config=None, flip=True, out=None, r
     (bits,), kind = _check_bits(bits), _check_kind(proxies)
     config = check_config(config or TrainConfig())
     C, rows = check_transfer(ds), []
-    for split, unseen in enumerate(np.array_split(np.random.default_rng(config.seed).permutation(C), 4)):
+    quarters = np.array_split(np.random.default_rng(proxy_seed).permutation(C), 4)     # fixed splits
+    for split, unseen in enumerate(quarters):
         seen = np.setdiff1d(np.arange(C), unseen)
         relabel = np.full(C, -1)
         relabel[seen] = np.arange(len(seen))
         keep = np.isin(ds.y_train, seen)
-        W = make_proxies(kind, len(seen), bits, seed=config.seed)
+        W = make_proxies(kind, len(seen), bits, seed=proxy_seed)
         model, seconds = train_network(ds.x_train[keep], relabel[ds.y_train[keep]], kind, W, config,
                                        out=out, resume=resume, progress=progress,
                                        name=f"{kind}-split{split + 1}")
@@ -230,3 +234,45 @@ def estimate_epochs(ds, minutes, config=None):
         train(ds.x_train[:n], ds.y_train[:n], W, probe, progress=False)
     epoch_seconds = (time.time() - t) / n * len(ds.x_train) * (1 - config.val_fraction)
     return max(1, int(minutes * 60 / epoch_seconds))
+
+
+# ------------------------------------------------------------------------------- seeds
+
+def repeat(protocol, ds, seeds, *, config=None, out=None, **kwargs):
+    """Run protocol(ds, config=config with seed s, ...) for each s in seeds and summarise.
+
+    Each seed's networks keep their checkpoints in out/seed-S. Returns rows matched by
+    (method, bits): every number is the mean over the seeds, with its sample standard
+    deviation as NAME_std and the count as "seeds"; supervised also returns the figures of the
+    first seed. A seed's warnings are kept, prefixed by the seed.
+    """
+    seeds = tuple(check_int(s, "seeds", 0) for s in seeds)
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds must be distinct integers, at least one; got {seeds}")
+    config = check_config(config or TrainConfig())
+    runs, figures = [], None
+    for s in seeds:
+        result = protocol(ds, config=replace(config, seed=s), out=out and os.path.join(out, f"seed-{s}"),
+                          **kwargs)
+        rows = result[0] if isinstance(result, tuple) else result
+        figures = figures if figures is not None or not isinstance(result, tuple) else result[1]
+        runs.append((s, rows))
+    summary = [_summarise([rows[i] for _, rows in runs], [s for s, _ in runs])
+               for i in range(len(runs[0][1]))]
+    return (summary, figures) if figures is not None else summary
+
+
+def _summarise(rows, seeds):
+    """One row from the same row of several seeds: means, sample std (NAME_std), "seeds"."""
+    if any(r["method"] != rows[0]["method"] for r in rows):
+        raise ValueError(f"the seeds produced different rows: {[r['method'] for r in rows]}")
+    out = {"seeds": len(rows)}
+    for key, value in rows[0].items():
+        if key in ("method", "bits"):
+            out[key] = value
+        elif isinstance(value, (float, int)) and not isinstance(value, bool):
+            values = np.array([r[key] for r in rows], np.float64)
+            out[key] = float(values.mean())
+            out[f"{key}_std"] = float(values.std(ddof=1)) if len(values) > 1 else 0.0
+    problems = [f"seed {s}: {w}" for s, r in zip(seeds, rows) for w in r.get("warnings", ())]
+    return {**out, "warnings": problems} if problems else out

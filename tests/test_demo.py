@@ -10,7 +10,7 @@ import pytest
 
 from hclm_ref import demo
 from hclm_ref.data import make_synthetic
-from hclm_ref.protocols import ablation, estimate_epochs, supervised, transfer
+from hclm_ref.protocols import ablation, estimate_epochs, repeat, supervised, transfer
 from hclm_ref.proxies import PROXY_KINDS
 from hclm_ref.train import TrainConfig
 
@@ -123,3 +123,32 @@ def test_fast_training_options_from_the_cli(tmp_path, colour_folder):
                "--shift", "1"])
     rows = json.load(open(os.path.join(out, "results.json")))["Supervised retrieval"]
     assert rows[0]["map_stable"] > 0.3 and "warnings" not in rows[0]
+
+
+def test_repeat_over_seeds_gives_mean_and_spread(tiny):
+    rows = repeat(ablation, tiny, (0, 1), bits=8, kinds=("random", "hclm"), config=TINY_CONFIG,
+                  progress=False)
+    single = [ablation(tiny, bits=8, kinds=("random", "hclm"), progress=False,
+                       config=TrainConfig(epochs=1, widths=(4,), batch_size=50, seed=s)) for s in (0, 1)]
+    for i, row in enumerate(rows):
+        values = [single[s][i]["map_stable"] for s in (0, 1)]
+        assert row["seeds"] == 2 and row["method"] == single[0][i]["method"]
+        assert row["map_stable"] == pytest.approx(np.mean(values))
+        assert row["map_stable_std"] == pytest.approx(np.std(values, ddof=1))
+        assert row["min_dH"] == single[0][i]["min_dH"]            # the proxies' design is shared
+    table = demo.format_table(rows)
+    assert " ± " in table
+    with pytest.raises(ValueError, match="distinct"):
+        repeat(ablation, tiny, (1, 1))
+
+
+def test_cli_seeds(tmp_path, colour_folder):
+    out = str(tmp_path / "seeds")
+    demo.main(["folder", colour_folder, "--bits", "8", "--out", out, *TINY, "--seeds", "0,1"])
+    rows = json.load(open(os.path.join(out, "results.json")))["Supervised retrieval"]
+    assert rows[0]["seeds"] == 2 and "map_stable_std" in rows[0]
+    assert sorted(os.listdir(out))[-2:] == ["seed-0", "seed-1"]
+    assert " ± " in open(os.path.join(out, "report.md")).read()
+    os.remove(os.path.join(out, "report.md"))              # an interrupted run: only seed folders
+    with pytest.raises(SystemExit):
+        demo.main(["folder", colour_folder, "--bits", "8", "--out", out, *TINY, "--seeds", "0,1"])
