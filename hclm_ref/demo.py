@@ -67,14 +67,25 @@ def _number(kind, low=None, low_open=False):
     return parse
 
 
-def _bits(text):
-    try:
-        bits = [int(b) for b in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated code lengths, got {text!r}") from None
-    if any(b < 1 or b > 4096 for b in bits):
-        raise argparse.ArgumentTypeError(f"code lengths must lie in 1..4096, got {text!r}")
-    return bits
+def _int_list(what, low, high=None, *, distinct=False):
+    """An argparse type: comma-separated integers (what: their name in messages), each in
+    low..high, all different if distinct."""
+    def parse(text):
+        try:
+            values = [int(v) for v in text.split(",")]
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected comma-separated {what}, got {text!r}") from None
+        if any(v < low or (high is not None and v > high) for v in values):
+            bound = f"lie in {low}..{high}" if high is not None else f"be >= {low}"
+            raise argparse.ArgumentTypeError(f"{what} must {bound}, got {text!r}")
+        if distinct and len(set(values)) != len(values):
+            raise argparse.ArgumentTypeError(f"{what} must be distinct, got {text!r}")
+        return values
+    return parse
+
+
+_bits = _int_list("code lengths", 1, 4096)
+_seeds = _int_list("seeds", 0, distinct=True)
 
 
 def _widths(text):
@@ -82,16 +93,6 @@ def _widths(text):
         return parse_widths(text)
     except ValueError as err:
         raise argparse.ArgumentTypeError(str(err)) from None
-
-
-def _seeds(text):
-    try:
-        seeds = [int(s) for s in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated seeds, got {text!r}") from None
-    if any(s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
-        raise argparse.ArgumentTypeError(f"seeds must be distinct integers >= 0, got {text!r}")
-    return seeds
 
 
 class _Parser(argparse.ArgumentParser):
