@@ -37,10 +37,6 @@ class HashingModel(NamedTuple):
     best_epoch: int = 0
     warnings: tuple = ()
 
-    @property
-    def n_bits(self):
-        return self.params["hash.L"].shape[1]
-
     def encode(self, x, *, flip=False, shift=0, batch_size=500):
         """nu(x) (N, d) float32 (Eq. 7) and the features q(x) (N, p), in eval mode.
 
@@ -76,11 +72,10 @@ class HashingModel(NamedTuple):
 
     # ------------------------------------------------------------------ on disk
 
-    def arrays(self, prefix="model"):
+    def arrays(self):
         """The groups this model is stored as inside a checkpoint (see save_arrays)."""
-        return {f"{prefix}.params": self.params, f"{prefix}.state": self.state,
-                f"{prefix}.proxies": {"W": self.proxies},
-                f"{prefix}.norm": {"mean": self.norm[0], "std": self.norm[1]}}
+        return {"model.params": self.params, "model.state": self.state, "model.proxies": {"W": self.proxies},
+                "model.norm": {"mean": self.norm[0], "std": self.norm[1]}}
 
     def meta(self):
         return {"widths": list(self.widths), "history": list(self.history),

@@ -26,7 +26,8 @@ from ._validate import check_float, check_int
 from .baselines import ITQ, LSH, LinearProbe
 from .margins import class_margins, min_hamming_distance
 from .metrics import evaluate, mean_average_precision
-from .proxies import PROXY_KINDS, make_proxies
+from .model import label_accuracy
+from .proxies import DESIGNED_KINDS, PROXY_KINDS, make_proxies
 from .search import sign
 from .train import TrainConfig, TrainingWarning, check_config, train
 
@@ -104,7 +105,7 @@ def supervised(ds, *, bits=(48,), proxies="hclm", config=None, flip=True, shift=
         nu_d, q_d = model.encode(ds.x_train, flip=flip, shift=shift)
         nu_q, q_q = model.encode(ds.x_test, flip=flip, shift=shift)
         res = retrieval_scores(sign(nu_q), ds.y_test, sign(nu_d), ds.y_train)
-        acc = float(np.mean(np.argmax(nu_q @ model.proxies.T, axis=1) == ds.y_test))
+        acc = label_accuracy(nu_q @ model.proxies.T, ds.y_test)
         selected = {k: v for k, v in model.history[model.best_epoch - 1].items() if k == "val_code_accuracy"}
         rows.append(_with_warnings({"method": kind, "bits": d, "test_accuracy": acc, **selected,
                                     "binarization_error": float(np.mean(1 - np.abs(nu_q))),
@@ -130,9 +131,7 @@ def supervised(ds, *, bits=(48,), proxies="hclm", config=None, flip=True, shift=
 def proxy_margins(n_classes, n_bits, *, seed=0):
     """Average class margin (Eq. 13) of every designed proxy set that exists for (C, d)."""
     margins = {}
-    for kind, spec in PROXY_KINDS.items():
-        if spec.learned or spec.semantic:
-            continue                                  # trained, or a permutation of hclm
+    for kind in DESIGNED_KINDS:
         try:
             W = make_proxies(kind, n_classes, n_bits, seed=seed)
         except ValueError:

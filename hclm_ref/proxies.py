@@ -394,6 +394,11 @@ PROXY_KINDS = {
 }
 
 
+#: The kinds whose rows are designed sets of their own: "learned" starts from random rows and
+#: "shclm" permutes the hclm rows (the same margins). The margins table and figure list these.
+DESIGNED_KINDS = tuple(k for k, spec in PROXY_KINDS.items() if not (spec.learned or spec.semantic))
+
+
 def make_proxies(kind, n_classes, n_bits, *, similarity=None, seed=0):
     """The proxy set `kind` (a key of PROXY_KINDS) for C classes and d bits.
 

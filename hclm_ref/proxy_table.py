@@ -7,12 +7,8 @@ Hamming distance beside the coding-theory bounds.
 import argparse
 
 from .margins import class_margins, hamming_bound, min_hamming_distance, plotkin_bound
-from .proxies import PROXY_KINDS, make_proxies
+from .proxies import DESIGNED_KINDS, make_proxies
 from .search import sign
-
-#: The designed sets: "learned" starts from random rows and "shclm" permutes the hclm rows
-#: (the same margins), so neither has a row of its own.
-TABLE_KINDS = tuple(k for k, spec in PROXY_KINDS.items() if not (spec.learned or spec.semantic))
 
 
 def margins_table(class_counts=(10, 100), bit_counts=(16, 32, 64), seed=0):
@@ -28,7 +24,7 @@ def margins_table(class_counts=(10, 100), bit_counts=(16, 32, 64), seed=0):
     for C in class_counts:
         for d in bit_counts:
             plotkin, hamming = plotkin_bound(C, d), hamming_bound(C, d)     # validate C and d
-            for kind in TABLE_KINDS:
+            for kind in DESIGNED_KINDS:
                 try:
                     W = make_proxies(kind, C, d, seed=seed)
                 except ValueError:

@@ -128,7 +128,8 @@ def fingerprint(*arrays):
 
 
 def _check_inputs(x, y, proxies, cfg):
-    """Validated (cfg, x, y, proxies) for train(), or a ValueError naming what is wrong."""
+    """Validated (cfg, x, y, proxies, objective name) for train(), or a ValueError naming what
+    is wrong."""
     cfg = check_config(cfg)
     x = check_images(x, "x")
     network.feature_size(cfg.widths, min(x.shape[1:3]))
@@ -136,8 +137,7 @@ def _check_inputs(x, y, proxies, cfg):
     if np.any(np.linalg.norm(proxies, axis=1) == 0):
         raise ValueError("proxies must not contain an all-zero row")
     y = check_labels(y, len(x), len(proxies), "y")
-    choose_objective(cfg.loss, cfg.triplet_weight, y)
-    return cfg, x, y, proxies
+    return cfg, x, y, proxies, choose_objective(cfg.loss, cfg.triplet_weight, y)
 
 
 def _fit_batch(cfg, n_train):
@@ -301,11 +301,11 @@ def train(x, y, proxies, cfg=None, *, checkpoint=None, resume=False, progress=Tr
     validation code accuracy (without validation: the last); a run that did not learn comes
     back with model.warnings set and a TrainingWarning (training_warnings states the rule).
     """
-    cfg, x, y, proxies = _check_inputs(x, y, proxies, cfg or TrainConfig())
+    cfg, x, y, proxies, objective_name = _check_inputs(x, y, proxies, cfg or TrainConfig())
     keep_freed_memory()
     train_idx, val_idx = validation_split(len(x), cfg.val_fraction, cfg.seed)
     cfg = _fit_batch(cfg, len(train_idx))
-    objective = OBJECTIVES[choose_objective(cfg.loss, cfg.triplet_weight, y)](cfg, y[train_idx])
+    objective = OBJECTIVES[objective_name](cfg, y[train_idx])
     norm = channel_stats(x[train_idx])
     print_ = fingerprint(x, y, proxies)
     params, state, velocity, average = _start(x[train_idx[:5000]], proxies, norm, cfg)

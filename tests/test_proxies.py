@@ -13,6 +13,7 @@ from hclm_ref.margins import (
     simplex_bound,
 )
 from hclm_ref.proxies import (
+    DESIGNED_KINDS,
     PROXY_KINDS,
     assignment_objective,
     binary_alignment,
@@ -26,7 +27,7 @@ from hclm_ref.proxies import (
     tag_similarity,
     tammes,
 )
-from hclm_ref.proxy_table import TABLE_KINDS, margins_table
+from hclm_ref.proxy_table import margins_table
 
 
 def max_inner(W):
@@ -185,7 +186,7 @@ def test_margins_table_hand_values():
     assert "| 10 | 16 | hadamard | 1.000 | 8 | 8 | 10 |" in lines
     assert "| 10 | 16 | tammes | 1.111 |" in table            # the regular simplex: 1 + 1/9
     assert not any(line.startswith("| 10 | 12 | hadamard") for line in lines)   # 12 is no power of 2
-    assert len(lines) == 2 + len(TABLE_KINDS) * 2 - 1
+    assert len(lines) == 2 + len(DESIGNED_KINDS) * 2 - 1
     with pytest.raises(ValueError, match="n_codewords"):
         margins_table(class_counts=(1,))
 
