@@ -28,24 +28,32 @@ HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "ladd
 
 BASE = TrainConfig(epochs=4, batch_size=128, lr=0.1, scale=8.0, scale_final=3.0, clean_epochs=0,
                    widths=(32, 32, "M", 64, 64, "M", 128))
-# (name, what changes from the rung before, test-time views): cumulative
+# (name, what changes from the rung before, test-time views, kept): cumulative, except that a
+# rung the validation split did not support (kept=False) is not carried into the next one
 RUNGS = [
-    ("reference recipe", {}, dict(flip=True)),
+    ("reference recipe", {}, dict(flip=True), True),
     ("+ 2x2 patch whitening instead of the first conv", dict(widths=("W2", 32, "M", 64, 64, "M", 128)),
-     dict(flip=True)),
-    ("+ identity init of the 3x3 convs", dict(identity_init=True), dict(flip=True)),
+     dict(flip=True), True),
+    ("+ identity init of the 3x3 convs", dict(identity_init=True), dict(flip=True), True),
     ("+ translate 2 (reflect) + alternating flip", dict(translate=2, reflect=True, alternate_flip=True),
-     dict(flip=True)),
-    ("+ weight average (EMA 0.99)", dict(ema=0.99), dict(flip=True)),
-    ("+ TTA: translations by 1 pixel", {}, dict(flip=True, shift=1)),
+     dict(flip=True), True),
+    ("+ weight average (EMA 0.99)", dict(ema=0.99), dict(flip=True), False),
+    ("+ TTA: translations by 1 pixel", {}, dict(flip=True, shift=1), False),
+    ("+ batch norm without learned scale", dict(bn_scale=False), dict(flip=True), False),
+    ("+ batch norm without learned scale, bias lr x4", dict(bn_scale=False, bn_bias_lr=4.0),
+     dict(flip=True), False),
+    ("+ batch norm without learned scale, bias lr x16", dict(bn_scale=False, bn_bias_lr=16.0),
+     dict(flip=True), False),
 ]
 
 
 def rung_configs(epochs):
-    cfg, out = replace(BASE, epochs=epochs), []
-    for name, change, views in RUNGS:
-        cfg = replace(cfg, **change)
+    """[(name, TrainConfig, views)] of every rung: each applies its change to the last kept rung."""
+    kept, out = replace(BASE, epochs=epochs), []
+    for name, change, views, keep in RUNGS:
+        cfg = replace(kept, **change)
         out.append((name, cfg, views))
+        kept = cfg if keep else kept
     return out
 
 

@@ -58,6 +58,8 @@ class TrainConfig:
     val_fraction: float = 0.1        # held-out share of the training images for model selection
     identity_init: bool = False      # dirac (identity) filters first in every 3x3 conv
     ema: float = 0.0                 # decay of the weight average that is evaluated and kept; 0 = none
+    bn_scale: bool = True            # learn the batch-norm scales gamma (False: frozen at 1)
+    bn_bias_lr: float = 1.0          # learning-rate multiplier of the biases (batch norm, whitening)
     seed: int = 0                    # initialisation, data order, augmentation and the split
     widths: tuple = field(default=network.DEFAULT_WIDTHS)   # conv widths, "M" = 2x2 max-pool
 
@@ -85,6 +87,7 @@ def check_config(cfg):
     check_float(cfg.val_fraction, "val_fraction", low=0, high=1, high_open=True)
     check_int(cfg.translate, "translate", 0, 16)
     check_float(cfg.ema, "ema", low=0, high=1, high_open=True)
+    check_float(cfg.bn_bias_lr, "bn_bias_lr", low=0, low_open=True)
     check_int(cfg.seed, "seed", 0)
     return replace(cfg, widths=network.parse_widths(cfg.widths))
 
@@ -104,13 +107,26 @@ def _decayed(name):
     return name.startswith("conv") or name == "hash.L"
 
 
+def _lr_multiplier(name, cfg):
+    """How much of the step size a parameter takes: 0 for frozen batch-norm scales
+    (cfg.bn_scale False), cfg.bn_bias_lr for the biases before a ReLU (batch norm's beta and
+    the whitening layer's), 1 otherwise. The biases get their own rate because after batch
+    norm the kernels are scale-invariant, so their effective step shrinks as their norm grows,
+    while the biases' does not: a larger rate lets the biases keep up (airbench's bias_scaler)."""
+    if name.endswith(".gamma"):
+        return 1.0 if cfg.bn_scale else 0.0
+    if name.endswith(".beta") or name == "whiten.b":
+        return cfg.bn_bias_lr
+    return 1.0
+
+
 def sgd_step(params, grads, velocity, lr, cfg):
     """Nesterov momentum SGD with L2 weight decay; returns new (params, velocity) dicts."""
     new_params, new_velocity = {}, {}
     for k, p in params.items():
         g = grads[k] + cfg.weight_decay * p if _decayed(k) else grads[k]
         v = cfg.momentum * velocity[k] + g
-        new_params[k] = (p - lr * (g + cfg.momentum * v)).astype(np.float32)
+        new_params[k] = (p - lr * _lr_multiplier(k, cfg) * (g + cfg.momentum * v)).astype(np.float32)
         new_velocity[k] = v.astype(np.float32)
     return new_params, new_velocity
 
