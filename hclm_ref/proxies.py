@@ -6,6 +6,8 @@ The pipeline of Sec. 4 of the paper, one function per step:
     hclm_proxies        Eq. (17)  W_h = sgn(Gamma W*), plus our optional discrete refinement
     semantic_assignment Eq. (18)  which class gets which proxy, from class similarities
                                   (class_similarity: Eqs. 19-20, tag_similarity: Eq. 21)
+    best_proxies        the farthest-apart set we can build: codes from coding theory (codes.py),
+                        the pipeline above, the local search; at least as far apart as each
     make_proxies        a proxy set by name, rows of norm sqrt(d)
     PROXY_KINDS         every proxy set of the ablation (paper Fig. 3) by name: one registry
 Run `python -m hclm_ref.proxy_table` for the margins table (paper Fig. 3a).
@@ -18,6 +20,7 @@ import numpy as np
 
 from ._optim import minimize_lbfgs
 from ._validate import as_matrix, as_pm1, check_fits, check_int
+from .codes import juxtaposed_code
 from .margins import hamming_distance_matrix
 from .search import sign
 
@@ -226,6 +229,51 @@ def hadamard_proxies(n_classes, n_bits):
     return np.concatenate([H, -H])[:C]
 
 
+def distance_key(B):
+    """How far apart the ±1 codes B are, as a sortable key (larger is better):
+    (min d_H, -(pairs at min d_H), -(pairs at min d_H + 1)). The class margin is 2 min d_H / d
+    (Eq. 13); of two codes with the same minimum, the one with fewer pairs at it leaves fewer
+    classes at the smallest margin."""
+    D = hamming_distance_matrix(B)[np.triu_indices(len(B), 1)]
+    low = int(D.min())
+    return low, -int(np.sum(D == low)), -int(np.sum(D == low + 1))
+
+
+PIPELINE_MAX_CLASSES = 128      # above, Tammes (O(C^2 d) a step) takes minutes and loses anyway
+
+
+def best_proxies(n_classes, n_bits, *, seed=0, search_budget=3e7):
+    """The farthest-apart ±1 proxies we can build for C classes and d bits (not in the paper).
+
+    Candidates: codes from coding theory assembled to length d (codes.juxtaposed_code: extended
+    BCH and Reed-Muller codes, Hadamard rows, the Nordstrom-Robinson code, side by side and
+    punctured), polished by the local search refine_codes; and for C <= PIPELINE_MAX_CLASSES the
+    HCLM pipeline with refinement (hclm_proxies), which is where the paper's pipeline ends up
+    after the same search. The winner has the largest distance_key: the largest min d_H, then
+    the fewest pairs at it. So the result is never closer than any candidate: at least the
+    refined pipeline's min d_H, and at least Hadamard rows' d/2 where those exist (C <= 2d, d a
+    power of two: they are the Reed-Muller block of the same length).
+    The search runs about search_budget / (C d) steps (its cost a step is ~64 C d).
+    Returns (C, d) int8 ±1, distinct rows.
+    """
+    C, d = check_int(n_classes, "n_classes", 2), check_int(n_bits, "n_bits", 1)
+    if C > 2 ** d:
+        raise ValueError(f"n_classes={C} distinct codes of n_bits={d} do not exist (at most 2^{d})")
+    steps = int(min(3000, search_budget // (C * d)))
+    candidates = []
+    try:
+        words, _ = juxtaposed_code(C, d)
+        start = (2 * words.astype(np.int8) - 1)
+        if len(np.unique(start, axis=0)) < C:           # punctured too far: start from random rows
+            start = random_codes(C, d, seed=seed)
+        candidates.append(refine_codes(start, n_steps=steps, seed=seed))
+    except ValueError:
+        candidates.append(refine_codes(random_codes(C, d, seed=seed), n_steps=steps, seed=seed))
+    if C <= PIPELINE_MAX_CLASSES:
+        candidates.append(hclm_proxies(C, d, seed=seed))
+    return max(candidates, key=distance_key)
+
+
 # ------------------------------------------------------ semantic assignment (Eqs. 18-21)
 
 def _check_similarity(S, n_classes):
@@ -389,6 +437,8 @@ PROXY_KINDS = {
                       about="sgn(Gamma* W*) with our bit-flip refinement"),
     "shclm": ProxyKind(lambda C, d, seed: hclm_proxies(C, d, seed=seed), True, semantic=True,
                        about="refined HCLM rows assigned to classes by similarity (Eq. 18)"),
+    "best": ProxyKind(lambda C, d, seed: best_proxies(C, d, seed=seed), True,
+                      about="the farthest apart: codes from coding theory or the refined pipeline"),
     "hadamard": ProxyKind(lambda C, d, seed: hadamard_proxies(C, d), True,
                           about="Sylvester-Hadamard rows and their negations (d = 2^k, C <= 2d)"),
 }
