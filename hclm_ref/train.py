@@ -59,6 +59,7 @@ class TrainConfig:
     identity_init: bool = False      # dirac (identity) filters first in every 3x3 conv
     ema: float = 0.0                 # decay of the weight average that is evaluated and kept; 0 = none
     bn_scale: bool = True            # learn the batch-norm scales gamma (False: frozen at 1)
+    whiten_bias_epochs: int = None   # train the whitening layer's bias this many epochs, then freeze it
     bn_bias_lr: float = 1.0          # learning-rate multiplier of the biases (batch norm, whitening)
     seed: int = 0                    # initialisation, data order, augmentation and the split
     widths: tuple = field(default=network.DEFAULT_WIDTHS)   # conv widths, "M" = 2x2 max-pool
@@ -88,6 +89,8 @@ def check_config(cfg):
     check_int(cfg.translate, "translate", 0, 16)
     check_float(cfg.ema, "ema", low=0, high=1, high_open=True)
     check_float(cfg.bn_bias_lr, "bn_bias_lr", low=0, low_open=True)
+    if cfg.whiten_bias_epochs is not None:
+        check_int(cfg.whiten_bias_epochs, "whiten_bias_epochs", 0, cfg.epochs)
     check_int(cfg.seed, "seed", 0)
     return replace(cfg, widths=network.parse_widths(cfg.widths))
 
@@ -108,22 +111,31 @@ def _decayed(name):
 
 
 def _lr_multiplier(name, cfg):
-    """How much of the step size a parameter takes: 0 for frozen batch-norm scales
-    (cfg.bn_scale False), cfg.bn_bias_lr for the biases before a ReLU (batch norm's beta and
-    the whitening layer's), 1 otherwise. The biases get their own rate because after batch
-    norm the kernels are scale-invariant, so their effective step shrinks as their norm grows,
-    while the biases' does not: a larger rate lets the biases keep up (airbench's bias_scaler)."""
-    if name.endswith(".gamma"):
-        return 1.0 if cfg.bn_scale else 0.0
-    if name.endswith(".beta") or name == "whiten.b":
-        return cfg.bn_bias_lr
-    return 1.0
+    """cfg.bn_bias_lr for the biases before a ReLU (batch norm's beta and the whitening
+    layer's), 1 for the rest. The biases get their own rate because after batch norm the
+    kernels are scale-invariant, so their effective step shrinks as their norm grows, while
+    the biases' does not: a larger rate lets the biases keep up (airbench's bias_scaler)."""
+    return cfg.bn_bias_lr if name.endswith(".beta") or name == "whiten.b" else 1.0
+
+
+def frozen_names(params, cfg, epoch):
+    """The parameters that epoch `epoch` (0-based) does not train: the batch-norm scales when
+    cfg.bn_scale is False, the whitening bias from epoch cfg.whiten_bias_epochs on. They are
+    left out of the differentiation, so no gradient is computed for them — and once the
+    whitening bias is frozen, none for the input of the first convolution either."""
+    out = {k for k in params if k.endswith(".gamma")} if not cfg.bn_scale else set()
+    if cfg.whiten_bias_epochs is not None and epoch >= cfg.whiten_bias_epochs and "whiten.b" in params:
+        out.add("whiten.b")
+    return out
 
 
 def sgd_step(params, grads, velocity, lr, cfg):
-    """Nesterov momentum SGD with L2 weight decay; returns new (params, velocity) dicts."""
-    new_params, new_velocity = {}, {}
+    """Nesterov momentum SGD with L2 weight decay; returns new (params, velocity) dicts.
+    Parameters without a gradient in grads (frozen_names) are kept as they are."""
+    new_params, new_velocity = dict(params), dict(velocity)
     for k, p in params.items():
+        if k not in grads:
+            continue
         g = grads[k] + cfg.weight_decay * p if _decayed(k) else grads[k]
         v = cfg.momentum * velocity[k] + g
         new_params[k] = (p - lr * _lr_multiplier(k, cfg) * (g + cfg.momentum * v)).astype(np.float32)
@@ -231,7 +243,10 @@ def _run_epoch(params, state, velocity, average, proxies, x, y, order, norm, epo
     steps = len(order) // cfg.batch_size
     total = steps * cfg.epochs
 
-    def batch_loss(params, xb, yb, scale, aux):
+    frozen = {k: params[k] for k in frozen_names(params, cfg, epoch)}
+
+    def batch_loss(trained, xb, yb, scale, aux):
+        params = {**frozen, **trained}
         nu, _, stats = network.forward(params, xb, state, widths=cfg.widths, train=True)
         W = params["proxies"] if cfg.learn_proxies else proxies
         aux.update(stats=stats, nu=getval(nu), W=getval(W))
@@ -251,7 +266,7 @@ def _run_epoch(params, state, velocity, average, proxies, x, y, order, norm, epo
         s = cfg.scale if cfg.scale_final is None else \
             cfg.scale + (cfg.scale_final - cfg.scale) * step / max(1, total - 1)
         aux = {}
-        loss, grads = grad_fn(params, xb, yb, s, aux)
+        loss, grads = grad_fn({k: v for k, v in params.items() if k not in frozen}, xb, yb, s, aux)
         if not np.isfinite(loss):
             # data, proxies and options were checked before training: what is left is the step size
             raise FloatingPointError(f"training diverged: the loss became {loss} at epoch {epoch + 1}, "

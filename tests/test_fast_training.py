@@ -8,7 +8,7 @@ from hclm_ref import network, nn
 from hclm_ref.data import alternating_flips, augment, make_synthetic, translate
 from hclm_ref.model import load_arrays
 from hclm_ref.proxies import make_proxies
-from hclm_ref.train import TrainConfig, ema_update, recalibrated_state, train
+from hclm_ref.train import TrainConfig, ema_update, frozen_names, recalibrated_state, sgd_step, train
 
 
 @pytest.mark.parametrize("k", [2, 3])
@@ -94,7 +94,8 @@ def data():
 
 
 FAST = TrainConfig(epochs=3, widths=("W2", 4, "M", 8), batch_size=64, identity_init=True, translate=2,
-                   reflect=True, alternate_flip=True, ema=0.9)
+                   reflect=True, alternate_flip=True, ema=0.9, bn_scale=False, bn_bias_lr=4.0,
+                   whiten_bias_epochs=2)
 
 
 def test_resume_is_bit_identical_with_every_technique(data, tmp_path):
@@ -131,3 +132,28 @@ def test_tta_averages_nu_over_the_views(data):
     shifted = [model.encode(translate(v.astype(np.float32), d, d).round().astype(np.uint8))[0]
                for v in (x,) for d in (0, 1, -1)]
     np.testing.assert_allclose(model.encode(x, shift=1)[0], sum(shifted) / 3, atol=1e-5)
+
+
+def test_frozen_parameters_and_the_bias_learning_rate():
+    params, _ = network.init_params(np.random.default_rng(0), 6, widths=("W2", 4, "M", 8))
+    cfg = TrainConfig(bn_scale=False, whiten_bias_epochs=2, bn_bias_lr=4.0, momentum=0.5, weight_decay=0.0)
+    assert frozen_names(params, cfg, 1) == {"bn0.gamma", "bn1.gamma"}
+    assert frozen_names(params, cfg, 2) == {"bn0.gamma", "bn1.gamma", "whiten.b"}
+    assert frozen_names(params, TrainConfig(), 5) == set()
+    grads = {k: np.ones_like(v) for k, v in params.items() if k not in frozen_names(params, cfg, 2)}
+    velocity = {k: np.zeros_like(v) for k, v in params.items()}
+    new, new_velocity = sgd_step(params, grads, velocity, 0.1, cfg)
+    for k in frozen_names(params, cfg, 2):                 # no gradient: untouched
+        assert new[k] is params[k] and new_velocity[k] is velocity[k]
+    # Nesterov from rest: p - lr * mult * (g + momentum * g)
+    np.testing.assert_allclose(new["bn0.beta"], params["bn0.beta"] - 0.1 * 4.0 * 1.5, rtol=1e-6)
+    np.testing.assert_allclose(new["hash.b"], params["hash.b"] - 0.1 * 1.5, rtol=1e-6)
+
+
+def test_training_leaves_frozen_parameters_where_they_started(data):
+    cfg = TrainConfig(epochs=1, widths=("W2", 4, "M", 8), batch_size=64, bn_scale=False, whiten_bias_epochs=0)
+    model = train(data.x_train, data.y_train, make_proxies("hclm", 10, 8), cfg, progress=False)
+    assert np.all(model.params["bn0.gamma"] == 1) and np.all(model.params["whiten.b"] == 0)
+    model = train(data.x_train, data.y_train, make_proxies("hclm", 10, 8),
+                  TrainConfig(epochs=1, widths=("W2", 4, "M", 8), batch_size=64), progress=False)
+    assert np.any(model.params["bn0.gamma"] != 1) and np.any(model.params["whiten.b"] != 0)
