@@ -9,6 +9,7 @@ import pytest
 from hclm_ref.codes import (
     bch_generator,
     farthest_words,
+    golay,
     juxtaposed_code,
     linear_code_words,
     min_distance,
@@ -70,6 +71,14 @@ def test_nordstrom_robinson_code():
         counts = np.bincount(np.sum(words != w, axis=1), minlength=17)
         assert {i: c for i, c in enumerate(counts) if c} == {0: 1, 6: 112, 8: 30, 10: 112, 16: 1}
     assert min_distance(words) == 6 and lp_size(16, 6) == 256       # A(16, 6) = 256: LP-tight
+
+
+def test_golay_code():
+    words = golay()
+    weights = np.bincount(words.sum(axis=1), minlength=25)
+    assert {i: c for i, c in enumerate(weights) if c} == {0: 1, 8: 759, 12: 2576, 16: 759, 24: 1}
+    words, _ = juxtaposed_code(1000, 24)                 # A(24, 8) = 4096: the Golay code
+    assert min_distance(words) == 8 == lp_bound(1000, 24)
 
 
 def test_farthest_words_matches_brute_force_distance_and_is_no_closer_than_the_code():
