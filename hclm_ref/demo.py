@@ -40,12 +40,13 @@ from .train import TrainConfig, TrainingWarning
 PRESETS = {  # defaults chosen per dataset; every one can be overridden on the command line
     "synthetic": dict(widths="16,M,32,M,64", epochs=12, lr=0.1, batch_size=64, bits="16,32",
                       augment=False, clean_epochs=0, n_train=5000, n_test=1000, translate=4,
-                      reflect=False, alternate_flip=False, identity_init=False),
+                      reflect=False, alternate_flip=False, identity_init=False, bn_scale=True,
+                      bn_bias_lr=1.0),
     # the best rung of benchmarks/recipe_ladder.py on the validation split (issue #12): a frozen
     # 2x2 whitening layer, identity init, shifts by 2 with reflection, the alternating flip
     "cifar": dict(widths="W2,32,M,64,64,M,128", epochs=14, lr=0.1, batch_size=128, bits="48",
                   augment=True, clean_epochs=2, translate=2, reflect=True, alternate_flip=True,
-                  identity_init=True),
+                  identity_init=True, bn_scale=True, bn_bias_lr=1.0),
 }
 EXIT_BAD_INPUT, EXIT_NOT_LEARNED = 2, 3
 
@@ -143,6 +144,12 @@ def parse_args(argv):
                    help="mirror each image every other epoch instead of at random (preset: CIFAR yes)")
     p.add_argument("--identity-init", action=argparse.BooleanOptionalAction,
                    help="identity (dirac) filters first in the 3x3 convs (preset: CIFAR yes)")
+    p.add_argument("--bn-scale", action=argparse.BooleanOptionalAction,
+                   help="learn the batch-norm scales (--no-bn-scale: frozen at 1)")
+    p.add_argument("--bn-bias-lr", type=_number(float, 0, low_open=True),
+                   help="learning-rate multiplier of the batch-norm and whitening biases")
+    p.add_argument("--whiten-bias-epochs", type=_number(int, 0),
+                   help="train the whitening layer's bias only for this many epochs (default: all)")
     p.add_argument("--ema", type=_number(float, 0), default=0.0,
                    help="decay of the weight average that is evaluated and kept (0: none; e.g. 0.99)")
     p.add_argument("--no-flip", dest="flip", action="store_false",
@@ -180,7 +187,9 @@ def config_from(args):
                        scale_final=args.scale_final, triplet_weight=args.triplet_weight,
                        augment=args.augment, clean_epochs=args.clean_epochs, seed=args.seed,
                        widths=args.widths, translate=args.translate, reflect=args.reflect,
-                       alternate_flip=args.alternate_flip, identity_init=args.identity_init, ema=args.ema)
+                       alternate_flip=args.alternate_flip, identity_init=args.identity_init, ema=args.ema,
+                       bn_scale=args.bn_scale, bn_bias_lr=args.bn_bias_lr,
+                       whiten_bias_epochs=args.whiten_bias_epochs)
 
 
 def load_dataset(args):

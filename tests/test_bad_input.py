@@ -140,6 +140,8 @@ CONFIGS = [  # (field, value, message fragment)
     ("clean_epochs", 7, "clean_epochs must be <= 6"), ("semantic_epoch", -1, "semantic_epoch must be"),
     ("val_fraction", 1.0, "val_fraction must be"), ("seed", -1, "seed must be >= 0"),
     ("widths", (8, 0), "widths must be"), ("widths", ("M",), "start with a conv width"),
+    ("bn_bias_lr", 0.0, "bn_bias_lr must be"), ("whiten_bias_epochs", 7, "whiten_bias_epochs must be <= 6"),
+    ("whiten_bias_epochs", -1, "whiten_bias_epochs must be >= 0"),
 ]
 
 
