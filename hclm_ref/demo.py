@@ -89,6 +89,11 @@ _bits = _int_list("code lengths", 1, 4096)
 _seeds = _int_list("seeds", 0, distinct=True)
 
 
+def _scale(text):
+    """A logit scale: a number > 0, or "auto" (losses.automatic_scales)."""
+    return "auto" if text == "auto" else _number(float, 0, low_open=True)(text)
+
+
 def _widths(text):
     try:
         return parse_widths(text)
@@ -126,10 +131,12 @@ def parse_args(argv):
     p.add_argument("--batch-size", type=_number(int, 1), help="minibatch size")
     p.add_argument("--widths", type=_widths, help="conv widths, M = 2x2 max-pool, a first W2/W3 = frozen "
                    "patch whitening (e.g. 32,32,M,64,64,M,128 or W2,32,M,64,64,M,128)")
-    p.add_argument("--scale", type=_number(float, 0, low_open=True), default=8.0,
-                   help="logit scale s: logits s<nu,w>/d (default 8)")
-    p.add_argument("--scale-final", type=_number(float, 0, low_open=True), default=3.0,
-                   help="logit scale at the end of training, linear schedule from --scale (default 3)")
+    p.add_argument("--scale", type=_scale, default="auto",
+                   help="logit scale s: logits s<nu,w>/d (default: the scale at which a network at its "
+                   "proxies gives its class probability 0.999; about 8 for 10 classes)")
+    p.add_argument("--scale-final", type=_scale, default="auto",
+                   help="logit scale at the end of training, linear schedule from --scale (default: "
+                   "probability 0.75 at the proxies; about 3 for 10 classes)")
     p.add_argument("--triplet-weight", type=_number(float, 0), default=0.0,
                    help="lambda of Eq. 24 (default 0)")
     p.add_argument("--no-augment", dest="augment", action="store_false", default=None,

@@ -18,6 +18,8 @@ import numpy as onp
 from autograd.scipy.special import logsumexp
 
 DEFAULT_SCALE = 8.0
+START_PROBABILITY = 0.999      # the automatic schedule: what a network exactly at its proxies
+FINAL_PROBABILITY = 0.75       # would give its class at the first and at the last step
 
 
 def proxy_logits(nu, W, scale=DEFAULT_SCALE):
@@ -35,6 +37,45 @@ def proxy_loss(nu, y, W, scale=DEFAULT_SCALE):
     logits = proxy_logits(nu, W, scale)
     log_prob = logits - logsumexp(logits, axis=1, keepdims=True)
     return -anp.mean(log_prob[onp.arange(len(y)), y])
+
+
+def loss_at_proxies(W, scale):
+    """The loss a perfect network reaches: Eq. (8) averaged over the classes y with nu = w_y,
+    -log softmax(s <w_y, w_c> / d)_y. For ±1 proxies the logit gap to class c is
+    2 s d_H(y, c) / d, so this is mean_y log(1 + sum_{c != y} exp(-2 s d_H(y, c) / d)): it
+    falls with s, and for a fixed s it grows with the number of classes and shrinks with
+    their distances. W (C, d) rows of norm sqrt(d). Returns a float."""
+    W = onp.asarray(W, onp.float64)
+    logits = (scale / W.shape[1]) * (W @ W.T)
+    top = logits.max(axis=1, keepdims=True)
+    log_z = top[:, 0] + onp.log(onp.exp(logits - top).sum(axis=1))
+    return float(onp.mean(log_z - onp.diag(logits)))
+
+
+def scale_for_probability(W, probability):
+    """The logit scale s at which loss_at_proxies(W, s) = -log(probability): the scale that
+    lets a network exactly at its proxies give its class that probability, no more. Training
+    cannot push the loss below what its proxies allow, so with a larger s the gradient stops
+    pulling nu outwards before it saturates, and with a smaller one it keeps pulling every
+    class at once (issue #16). Solved by bisection on log s (the loss is monotone in s).
+    """
+    target = -onp.log(probability)
+    low, high = onp.log(1e-3), onp.log(1e4)
+    if loss_at_proxies(W, onp.exp(high)) > target:
+        raise ValueError(f"proxies: no logit scale reaches class probability {probability} "
+                         f"at the proxies (are two rows equal?)")
+    for _ in range(100):
+        mid = 0.5 * (low + high)
+        low, high = (mid, high) if loss_at_proxies(W, onp.exp(mid)) > target else (low, mid)
+    return float(onp.exp(high))
+
+
+def automatic_scales(W):
+    """(start, final) logit scales of the automatic schedule for the proxy set W: the class
+    probability at the proxies moves from START_PROBABILITY to FINAL_PROBABILITY. For ten
+    classes this is about 8 -> 3 (the schedule measured on CIFAR-10); for a hundred classes
+    at 48 bits about 12 -> 6, since the many near classes share the probability."""
+    return scale_for_probability(W, START_PROBABILITY), scale_for_probability(W, FINAL_PROBABILITY)
 
 
 def hamming_surrogate(nu_a, nu_b):

@@ -25,7 +25,7 @@ from ._memory import keep_freed_memory
 from ._progress import progress_bar, say
 from ._validate import as_matrix, check_float, check_images, check_int, check_labels
 from .data import alternating_flips, augment, channel_stats, normalise, validation_split
-from .losses import DEFAULT_SCALE, OBJECTIVES, choose_objective
+from .losses import DEFAULT_SCALE, OBJECTIVES, automatic_scales, choose_objective
 from .model import HashingModel, label_accuracy, load_arrays, save_arrays
 from .proxies import class_similarity, semantic_assignment
 
@@ -43,8 +43,9 @@ class TrainConfig:
     warmup: float = 0.15             # fraction of the steps spent warming up linearly to lr
     momentum: float = 0.9            # Nesterov momentum
     weight_decay: float = 5e-4       # L2 on conv kernels and L (not on biases, batch norm, proxies)
-    scale: float = DEFAULT_SCALE     # logit scale s of losses.proxy_logits: logits s <nu, w> / d
-    scale_final: float = None        # if set, s moves linearly from scale to this over training
+    scale: float = "auto"            # logit scale s of losses.proxy_logits: logits s <nu, w> / d;
+    scale_final: float = "auto"      # s moves linearly from scale to this (None: constant); "auto":
+    #                                  losses.automatic_scales of the proxies (train() resolves it)
     loss: str = "auto"               # a key of losses.OBJECTIVES, or "auto" (losses.choose_objective)
     triplet_weight: float = 0.0      # lambda of Eq. (24); 0 = proxy loss alone
     triplet_margin: float = 2.0      # margin m of the triplet loss (Eq. 22), in bits
@@ -76,9 +77,10 @@ def check_config(cfg):
     check_float(cfg.warmup, "warmup", low=0, high=1, high_open=True)
     check_float(cfg.momentum, "momentum", low=0, high=1, high_open=True)
     check_float(cfg.weight_decay, "weight_decay", low=0)
-    check_float(cfg.scale, "scale", low=0, low_open=True)
-    if cfg.scale_final is not None:
-        check_float(cfg.scale_final, "scale_final", low=0, low_open=True)
+    for name in ("scale", "scale_final"):
+        value = getattr(cfg, name)
+        if value != "auto" and (value is not None or name == "scale"):
+            check_float(value, name, low=0, low_open=True)
     if cfg.loss != "auto" and cfg.loss not in OBJECTIVES:
         raise ValueError(f"loss must be 'auto' or one of {tuple(OBJECTIVES)}; got {cfg.loss!r}")
     check_float(cfg.triplet_weight, "triplet_weight", low=0)
@@ -165,7 +167,20 @@ def _check_inputs(x, y, proxies, cfg):
     if np.any(np.linalg.norm(proxies, axis=1) == 0):
         raise ValueError("proxies must not contain an all-zero row")
     y = check_labels(y, len(x), len(proxies), "y")
-    return cfg, x, y, proxies, choose_objective(cfg.loss, cfg.triplet_weight, y)
+    objective = choose_objective(cfg.loss, cfg.triplet_weight, y)
+    return resolve_scales(cfg, proxies, objective), x, y, proxies, objective
+
+
+def resolve_scales(cfg, proxies, objective="proxy"):
+    """cfg with "auto" logit scales replaced by losses.automatic_scales(proxies) (the rows
+    training starts from) for the softmax objectives; the rule is about the class probability
+    of a softmax, so the multi-label objective (one sigmoid a tag) keeps a constant
+    DEFAULT_SCALE."""
+    if "auto" not in (cfg.scale, cfg.scale_final):
+        return cfg
+    start, final = (DEFAULT_SCALE, None) if objective == "multilabel" else automatic_scales(proxies)
+    return replace(cfg, scale=start if cfg.scale == "auto" else cfg.scale,
+                   scale_final=final if cfg.scale_final == "auto" else cfg.scale_final)
 
 
 def _fit_batch(cfg, n_train):
@@ -307,14 +322,15 @@ def _resume(checkpoint, cfg, print_):
     if "config" not in meta or "model.params" not in arrays:
         raise ValueError(f"checkpoint {checkpoint} was written by an older version of hclm_ref; "
                          f"delete it (training then starts over)")
+    # first: other proxies also change the automatic scales of the configuration
+    if meta.get("fingerprint") != print_:
+        raise ValueError(f"checkpoint {checkpoint} was trained on other data or proxies (fingerprint "
+                         f"{meta.get('fingerprint')}, now {print_}); resume with the same data or delete it")
     saved, wanted = meta["config"], json.loads(json.dumps(asdict(cfg)))
     if saved != wanted:
         changed = sorted(k for k in wanted if saved.get(k) != wanted[k])
         raise ValueError(f"checkpoint {checkpoint} was written with another configuration "
                          f"(differs in {changed}); resume with the same options or delete it")
-    if meta.get("fingerprint") != print_:
-        raise ValueError(f"checkpoint {checkpoint} was trained on other data or proxies (fingerprint "
-                         f"{meta.get('fingerprint')}, now {print_}); resume with the same data or delete it")
     return arrays, meta
 
 

@@ -57,3 +57,39 @@ def test_multilabel_loss_value_and_weights():
     nu, W = np.zeros((4, 2)), np.ones((2, 2))
     # all logits 0: each term is log 2, weighted by c_k
     assert losses.multilabel_loss(nu, tags, W, c) == pytest.approx(np.log(2) * c.sum())
+
+
+def test_loss_at_proxies_closed_form_and_the_automatic_scales():
+    from hclm_ref.proxies import make_proxies
+    W = make_proxies("hclm", 10, 16)
+    D = (16 - W.astype(int) @ W.T) // 2
+    s = 3.0
+    closed = np.mean([np.log(1 + sum(np.exp(-2 * s * D[y, c] / 16) for c in range(10) if c != y))
+                      for y in range(10)])
+    assert losses.loss_at_proxies(W, s) == pytest.approx(closed, rel=1e-12)
+    start, final = losses.automatic_scales(W)
+    assert losses.loss_at_proxies(W, start) == pytest.approx(-np.log(losses.START_PROBABILITY), rel=1e-9)
+    assert losses.loss_at_proxies(W, final) == pytest.approx(-np.log(losses.FINAL_PROBABILITY), rel=1e-9)
+    # ten classes: the schedule measured on CIFAR-10 (8 -> 3); more classes need larger scales
+    for d in (16, 32, 48, 64):
+        start, final = losses.automatic_scales(make_proxies("hclm", 10, d))
+        assert 8.0 < start < 8.5 and 2.9 < final < 3.0
+    # more classes (nested sets of the same rows) need larger scales
+    rows = make_proxies("random", 100, 48, seed=1)
+    finals = [losses.automatic_scales(rows[:C])[1] for C in (4, 10, 30, 100)]
+    assert finals == sorted(finals) and finals[-1] > 5.5
+    with pytest.raises(ValueError, match="proxies"):
+        losses.scale_for_probability(np.ones((2, 4)), 0.9)          # equal rows: never separable
+
+
+def test_train_resolves_the_automatic_scales(tmp_path):
+    from hclm_ref.data import make_synthetic
+    from hclm_ref.model import load_arrays
+    from hclm_ref.proxies import make_proxies
+    from hclm_ref.train import TrainConfig, train
+    ds = make_synthetic(200, 10, seed=0)
+    W = make_proxies("hclm", 10, 8)
+    train(ds.x_train, ds.y_train, W, TrainConfig(epochs=1, widths=(4,), batch_size=50),
+          checkpoint=str(tmp_path / "c.npz"), progress=False)
+    config = load_arrays(str(tmp_path / "c.npz"))[1]["config"]
+    assert (config["scale"], config["scale_final"]) == pytest.approx(losses.automatic_scales(W))
