@@ -21,6 +21,11 @@ from ._validate import check_fits, check_float, check_int
 
 SYNTHETIC_CLASSES = ("disk", "striped disk", "square", "striped square", "triangle",
                      "striped triangle", "cross", "striped cross", "ring", "striped ring")
+SHAPES = ("disk", "square", "triangle", "cross", "ring")
+FILLS = ("solid", "striped", "checked", "hollow")                  # the 100-class set's fills
+HUES = {"red": 0.0, "yellow": 0.15, "green": 0.33, "blue": 0.6, "purple": 0.8}
+#: the 100 classes of make_synthetic(n_classes=100): class (s * 4 + f) * 5 + h
+SYNTHETIC_100_CLASSES = tuple(f"{hue} {fill} {shape}" for shape in SHAPES for fill in FILLS for hue in HUES)
 
 
 class Dataset(NamedTuple):
@@ -51,46 +56,105 @@ def _shape_masks(kind, u, v, r):
     return (u ** 2 + v ** 2 < r ** 2) & (u ** 2 + v ** 2 > (0.55 * r) ** 2)   # ring
 
 
-def make_synthetic(n_train=5000, n_test=1000, *, size=32, seed=0):
-    """Synthetic 10-class images in 5 super-classes of 2 (shape; solid vs striped fill).
+def make_synthetic(n_train=5000, n_test=1000, *, size=32, seed=0, n_classes=10):
+    """Synthetic images of 10 or 100 classes, with super-classes.
 
     Each image: a random background colour, two clutter rectangles, one shape (disk, square,
-    triangle, cross or ring) at a random position, radius, rotation and colour, filled solid
-    or with stripes of random frequency and phase, plus Gaussian pixel noise. Position, colour
-    and clutter vary so much that a linear model on pixels does poorly, while a CNN learns
-    the shapes; the super-classes give class similarity a structure for sHCLM.
-    Deterministic for a seed; about a second for 6,000 images. Returns a Dataset.
+    triangle, cross or ring) at a random position, radius and rotation, plus Gaussian pixel
+    noise. Position, colour and clutter vary so much that a linear model on pixels does
+    poorly, while a CNN learns the shapes.
+    n_classes=10: class = shape x fill (solid, or stripes of random frequency and phase) in a
+    random colour; 5 super-classes (the shape). n_classes=100: class = shape x fill (solid,
+    striped, checked, hollow) x hue family (red, yellow, green, blue, purple; the hue jitters
+    by 0.03 and saturation and brightness vary); 20 super-classes (shape x fill), so the
+    many-class regime of issue #16 has a coarse level for sHCLM's class similarity. The
+    super-classes give class similarity a structure. Deterministic for a seed; about a second
+    for 6,000 images. Returns a Dataset.
     """
     n_train, n_test = check_int(n_train, "n_train", 1), check_int(n_test, "n_test", 1)
     size = check_int(size, "size", 24)                 # shapes of radius 8-12 must fit inside
+    if n_classes not in (10, 100):
+        raise ValueError(f"n_classes must be 10 or 100; got {n_classes!r}")
     n = n_train + n_test
     check_fits(n * size * size * 3 * 5, f"n_train + n_test = {n} synthetic images")
     rng = np.random.default_rng(seed)
-    y = rng.integers(0, 10, n)
+    y = rng.integers(0, n_classes, n)
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
     images = np.empty((n, size, size, 3), np.float32)
     for start in range(0, n, 1000):                                # bounded memory
         idx = np.arange(start, min(n, start + 1000))
-        images[idx] = _render(rng, y[idx], xx, yy, size)
+        images[idx] = _render(rng, y[idx], xx, yy, size) if n_classes == 10 else \
+            _render_100(rng, y[idx], xx, yy, size)
     images = np.clip(images + rng.normal(0, 0.04, images.shape), 0, 1)
     x = (images * 255).round().astype(np.uint8)
-    return Dataset(x[:n_train], y[:n_train], x[n_train:], y[n_train:], SYNTHETIC_CLASSES,
-                   y[:n_train] // 2, y[n_train:] // 2)
+    names, coarse = (SYNTHETIC_CLASSES, y // 2) if n_classes == 10 else (SYNTHETIC_100_CLASSES, y // 5)
+    return Dataset(x[:n_train], y[:n_train], x[n_train:], y[n_train:], names,
+                   coarse[:n_train], coarse[n_train:])
 
 
-def _render(rng, y, xx, yy, size):
-    m = len(y)
+def _background(rng, m, xx, yy, size):
+    """A random background colour with two clutter rectangles of random colours: (m, S, S, 3)."""
     img = np.broadcast_to(rng.uniform(0, 1, (m, 1, 1, 3)), (m, size, size, 3)).copy()
     for _ in range(2):                                            # clutter rectangles
         x0, y0 = rng.uniform(-2, size, (2, m, 1, 1))
         w, h = rng.uniform(2, 7, (2, m, 1, 1))
         box = (xx >= x0) & (xx < x0 + w) & (yy >= y0) & (yy < y0 + h)
         img = np.where(box[..., None], rng.uniform(0, 1, (m, 1, 1, 3)), img)
+    return img
+
+
+def _placed(rng, m, xx, yy, size):
+    """Random centre, radius and rotation: the rotated, centred coordinates (u, v) and r."""
     cx, cy = rng.uniform(11, size - 11, (2, m, 1, 1))
     r = rng.uniform(8, 12, (m, 1, 1))
     theta = rng.uniform(0, 2 * np.pi, (m, 1, 1))
     u = (xx - cx) * np.cos(theta) + (yy - cy) * np.sin(theta)
     v = -(xx - cx) * np.sin(theta) + (yy - cy) * np.cos(theta)
+    return u, v, r
+
+
+def _hsv_to_rgb(h, s, v):
+    """Vectorised HSV -> RGB for arrays of the same shape, all in [0, 1]: (..., 3)."""
+    i = np.floor(h * 6) % 6
+    f = h * 6 - np.floor(h * 6)
+    p, q, t = v * (1 - s), v * (1 - f * s), v * (1 - (1 - f) * s)
+    table = [(v, t, p), (q, v, p), (p, v, t), (p, q, v), (t, p, v), (v, p, q)]
+    return np.stack([np.select([i == k for k in range(6)], [c[ch] for c in table]) for ch in range(3)],
+                    axis=-1)
+
+
+def _render_100(rng, y, xx, yy, size):
+    """The 100-class images: shape y // 20, fill (y // 5) % 4, hue family y % 5."""
+    m = len(y)
+    img = _background(rng, m, xx, yy, size)
+    u, v, r = _placed(rng, m, xx, yy, size)
+    shape_id, fill_id, hue_id = y // 20, (y // 5) % 4, y % 5
+    shape = np.zeros((m, size, size), bool)
+    for kind in range(5):
+        sel = shape_id == kind
+        shape[sel] = _shape_masks(kind, u[sel], v[sel], r[sel])
+    # the interior: pixels whose neighbours 2 pixels away are all inside (hollow = the outline,
+    # so a hollow ring is two circles, not a thinner ring)
+    inner = shape.copy()
+    for shift, axis in ((2, 1), (-2, 1), (2, 2), (-2, 2)):
+        inner &= np.roll(shape, shift, axis=axis)
+    hue = (np.array(list(HUES.values()))[hue_id] + rng.uniform(-0.03, 0.03, m)) % 1.0
+    colour = _hsv_to_rgb(hue, rng.uniform(0.6, 1.0, m), rng.uniform(0.6, 1.0, m))[:, None, None, :]
+    period = rng.uniform(4.0, 6.0, (m, 1, 1))
+    phase = rng.uniform(0, 2 * np.pi, (m, 1, 1))
+    stripes = np.sin(2 * np.pi * u / period + phase) > 0
+    checks = stripes ^ (np.sin(2 * np.pi * v / period + phase) > 0)
+    dark = ((fill_id == 1)[:, None, None] & stripes) | ((fill_id == 2)[:, None, None] & checks)
+    shape &= ~((fill_id == 3)[:, None, None] & inner)                       # hollow: the outline
+    fill = np.where(dark[..., None], colour * 0.25, colour)
+    return np.where(shape[..., None], fill, img)
+
+
+def _render(rng, y, xx, yy, size):
+    """The 10-class images: shape y // 2, striped when y is odd, any colour."""
+    m = len(y)
+    img = _background(rng, m, xx, yy, size)
+    u, v, r = _placed(rng, m, xx, yy, size)
     shape = np.zeros((m, size, size), bool)
     for kind in range(5):
         sel = (y // 2) == kind

@@ -6,7 +6,9 @@ length; supervised also the data of its figures). demo.py only parses the comman
 writes the report. With out=FOLDER every network keeps a checkpoint there, so a protocol
 interrupted at any point continues with resume=True. config.seed sets the initialisation, the
 data order and the validation split; proxy_seed the proxies' design (and the transfer splits),
-so that repeat() can run a protocol with several seeds over the same proxies.
+so that repeat() can run a protocol with several seeds over the same proxies. sHCLM's proxies
+are assigned by super-classes where the dataset has them (design_proxies), else by the
+network's own features after its first epoch.
 
     from hclm_ref.data import make_synthetic
     from hclm_ref.protocols import ablation
@@ -27,7 +29,7 @@ from .baselines import ITQ, LSH, LinearProbe
 from .margins import class_margins, min_hamming_distance
 from .metrics import evaluate, mean_average_precision
 from .model import label_accuracy
-from .proxies import DESIGNED_KINDS, PROXY_KINDS, make_proxies
+from .proxies import DESIGNED_KINDS, PROXY_KINDS, class_similarity, make_proxies
 from .search import sign
 from .train import TrainConfig, TrainingWarning, check_config, train
 
@@ -51,13 +53,35 @@ def _check_bits(bits):
     return tuple(check_int(b, "bits", 1, 4096) for b in bits)
 
 
-def train_network(x, y, kind, W, config, *, out=None, resume=False, progress=True, name=None):
+def superclass_similarity(y, coarse):
+    """Class similarities from super-classes: Eqs. (19-20) with the one-hot super-class as the
+    feature of every image, so s_ij = 1 for two classes of one super-class and
+    exp(-1 / kappa^2) (kappa = the mean distance between class means) otherwise.
+    y (N,) class ids, coarse (N,) super-class ids. Returns (C, C)."""
+    coarse = np.asarray(coarse)
+    return class_similarity(np.eye(int(coarse.max()) + 1)[coarse], y)
+
+
+def design_proxies(kind, y, n_bits, *, coarse=None, seed=0):
+    """The proxies of `kind` for labels y. A semantic kind (sHCLM) with super-class labels
+    `coarse` is assigned to the classes by their similarity (superclass_similarity, Eq. 18);
+    without them, training assigns it from the network's own features after epoch 1.
+    Returns (W, assigned)."""
+    assign = PROXY_KINDS[kind].semantic and coarse is not None and np.ndim(y) == 1
+    S = superclass_similarity(y, coarse) if assign else None
+    return make_proxies(kind, n_classes(y), n_bits, similarity=S, seed=seed), assign
+
+
+def train_network(x, y, kind, W, config, *, out=None, resume=False, progress=True, name=None,
+                  assigned=False):
     """Train one network on (x, y) with the proxies W of `kind` (PROXY_KINDS decides whether
-    they are learned and whether training assigns them by similarity). Its checkpoint is
+    they are learned and whether training assigns them by similarity, unless `assigned`: the
+    rows of W already belong to their classes). Its checkpoint is
     out/checkpoint-NAME-BITS-CLASSES.npz (NAME defaults to the kind). Returns
     (HashingModel, training seconds)."""
     spec = PROXY_KINDS[kind]
-    cfg = replace(config, learn_proxies=spec.learned, semantic_epoch=1 if spec.semantic else 0)
+    cfg = replace(config, learn_proxies=spec.learned,
+                  semantic_epoch=1 if spec.semantic and not assigned else 0)
     ckpt = None
     if out:
         os.makedirs(out, exist_ok=True)
@@ -96,12 +120,11 @@ def supervised(ds, *, bits=(48,), proxies="hclm", config=None, flip=True, shift=
     """
     bits, kind = _check_bits(bits), _check_kind(proxies)
     config = check_config(config or TrainConfig())
-    C = n_classes(ds.y_train)
     rows, curves, figures = [], {}, None
     for d in bits:
-        W = make_proxies(kind, C, d, seed=proxy_seed)
+        W, assigned = design_proxies(kind, ds.y_train, d, coarse=ds.coarse_train, seed=proxy_seed)
         model, seconds = train_network(ds.x_train, ds.y_train, kind, W, config, out=out,
-                                       resume=resume, progress=progress)
+                                       resume=resume, progress=progress, assigned=assigned)
         nu_d, q_d = model.encode(ds.x_train, flip=flip, shift=shift)
         nu_q, q_q = model.encode(ds.x_test, flip=flip, shift=shift)
         res = retrieval_scores(sign(nu_q), ds.y_test, sign(nu_d), ds.y_train)
@@ -151,15 +174,15 @@ def ablation(ds, *, bits=48, kinds=tuple(PROXY_KINDS), config=None, flip=True, o
     """
     (bits,), config = _check_bits(bits), check_config(config or TrainConfig())
     kinds = tuple(_check_kind(k, "kinds") for k in kinds)
-    C, rows = n_classes(ds.y_train), []
+    rows = []
     for kind in kinds:
         try:
-            W = make_proxies(kind, C, bits, seed=proxy_seed)
+            W, assigned = design_proxies(kind, ds.y_train, bits, coarse=ds.coarse_train, seed=proxy_seed)
         except ValueError as err:
             say(f"skipping {kind}: {err}")
             continue
         model, seconds = train_network(ds.x_train, ds.y_train, kind, W, config, out=out,
-                                       resume=resume, progress=progress)
+                                       resume=resume, progress=progress, assigned=assigned)
         nu_d, _ = model.encode(ds.x_train, flip=flip)
         nu_q, _ = model.encode(ds.x_test, flip=flip)
         rows.append(_with_warnings({

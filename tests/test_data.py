@@ -39,6 +39,30 @@ def fake_cifar(folder, n=20, seed=0):
     return images
 
 
+def fake_cifar100(folder, n_train=60, n_test=20, seed=0):
+    """Write a tiny CIFAR-100 in the official layout: train / test / meta pickles with fine and
+    coarse labels (fine class k belongs to super-class k // 5)."""
+    rng = np.random.default_rng(seed)
+    os.makedirs(folder)
+    for name, n in (("train", n_train), ("test", n_test)):
+        fine = rng.permutation(np.arange(n) % 100)              # every class (n >= 100)
+        d = {b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
+             b"fine_labels": [int(v) for v in fine], b"coarse_labels": [int(v) // 5 for v in fine],
+             b"filenames": [f"{i}.png".encode() for i in range(n)], b"batch_label": name.encode()}
+        with open(os.path.join(folder, name), "wb") as f:
+            pickle.dump(d, f, protocol=2)
+    with open(os.path.join(folder, "meta"), "wb") as f:
+        pickle.dump({b"fine_label_names": [f"fine{i}".encode() for i in range(100)],
+                     b"coarse_label_names": [f"coarse{i}".encode() for i in range(20)]}, f, protocol=2)
+
+
+def test_cifar100_reads_fine_and_coarse_labels(tmp_path):
+    fake_cifar100(str(tmp_path / "cifar-100-python"), n_train=200, n_test=100)
+    d = load_cifar("cifar100", str(tmp_path), download_ok=False)
+    assert d.x_train.shape == (200, 32, 32, 3) and len(d.class_names) == 100
+    np.testing.assert_array_equal(d.coarse_train, d.y_train // 5)
+
+
 def test_cifar_from_extracted_folder_decodes_planes(tmp_path):
     batches = fake_cifar(str(tmp_path / "cifar-10-batches-py"))
     d = load_cifar("cifar10", str(tmp_path), download_ok=False)
@@ -121,3 +145,20 @@ def test_image_folder(tmp_path):
     assert np.bincount(d.y_test).tolist() == [2, 2]
     with pytest.raises(ValueError, match="at least 2 class"):
         load_image_folder(str(tmp_path / "cats"))
+
+
+def test_the_hundred_class_synthetic_set():
+    from hclm_ref.data import SYNTHETIC_100_CLASSES
+    a = make_synthetic(600, 100, seed=4, n_classes=100)
+    b = make_synthetic(600, 100, seed=4, n_classes=100)
+    assert a.x_train.tobytes() == b.x_train.tobytes() and a.x_train.shape == (600, 32, 32, 3)
+    assert a.class_names == SYNTHETIC_100_CLASSES and len(set(a.class_names)) == 100
+    assert a.y_train.min() >= 0 and a.y_train.max() <= 99 and len(np.unique(a.y_train)) > 95
+    np.testing.assert_array_equal(a.coarse_train, a.y_train // 5)      # shape x fill: 20 super-classes
+    assert set(np.unique(a.coarse_test)) <= set(range(20))
+    assert "red solid disk" == a.class_names[0] and "blue hollow ring" == a.class_names[98]
+    # the 10-class default is unchanged by the option
+    np.testing.assert_array_equal(make_synthetic(50, 5, seed=1).x_train,
+                                  make_synthetic(50, 5, seed=1, n_classes=10).x_train)
+    with pytest.raises(ValueError, match="n_classes must be 10 or 100"):
+        make_synthetic(10, 10, n_classes=20)

@@ -10,7 +10,15 @@ import pytest
 
 from hclm_ref import demo
 from hclm_ref.data import make_synthetic
-from hclm_ref.protocols import ablation, estimate_epochs, repeat, supervised, transfer
+from hclm_ref.protocols import (
+    ablation,
+    design_proxies,
+    estimate_epochs,
+    repeat,
+    superclass_similarity,
+    supervised,
+    transfer,
+)
 from hclm_ref.proxies import PROXY_KINDS
 from hclm_ref.train import TrainConfig
 
@@ -77,6 +85,24 @@ def test_protocols_run_from_python_without_the_cli(tiny):
     assert 1 <= estimate_epochs(tiny, 0.5, TINY_CONFIG) <= 10_000
 
 
+def test_shclm_is_assigned_by_the_super_classes(tiny):
+    y, coarse = np.array([0, 1, 2, 3, 0, 2]), np.array([0, 0, 1, 1, 0, 1])
+    S = superclass_similarity(y, coarse)
+    kappa = np.sqrt(2) * 4 / 6                       # mean distance of the one-hot class means
+    np.testing.assert_allclose(S, np.where(coarse[:4, None] == coarse[None, :4], 1.0,
+                                           np.exp(-2 / (2 * kappa ** 2))))
+    W, assigned = design_proxies("shclm", tiny.y_train, 16, coarse=tiny.coarse_train)
+    assert assigned
+    # classes of one super-class (one shape) got the closest pairs of proxies among the choices
+    hclm, _ = design_proxies("hclm", tiny.y_train, 16, coarse=tiny.coarse_train)
+    assert sorted(map(bytes, W)) == sorted(map(bytes, hclm))
+    from hclm_ref.proxies import assignment_objective
+    S = superclass_similarity(tiny.y_train, tiny.coarse_train)
+    assert assignment_objective(W, S, np.arange(10)) <= assignment_objective(hclm, S, np.arange(10))
+    rows, _ = supervised(tiny, bits=8, proxies="shclm", config=TINY_CONFIG, progress=False)
+    assert rows[0]["method"] == "shclm"
+
+
 def test_a_network_that_does_not_learn_is_reported_and_exits_non_zero(tmp_path, colour_folder):
     out = str(tmp_path / "bad")
     with pytest.raises(SystemExit) as exit_:
@@ -84,6 +110,21 @@ def test_a_network_that_does_not_learn_is_reported_and_exits_non_zero(tmp_path, 
     assert exit_.value.code == demo.EXIT_NOT_LEARNED
     report = open(os.path.join(out, "report.md")).read()
     assert "## Warning: a network did not learn" in report and "chance level" in report
+
+
+def test_cifar100_preset_on_a_tiny_fake_dataset(tmp_path):
+    from test_data import fake_cifar100
+    fake_cifar100(str(tmp_path / "data" / "cifar-100-python"), n_train=300, n_test=100)
+    args = demo.parse_args(["cifar100"])
+    assert list(args.bits) == [16, 32, 64]
+    assert args.widths == demo.parse_widths(demo.PRESETS["cifar"]["widths"])
+    out = str(tmp_path / "run")
+    with pytest.raises(SystemExit) as exit_:          # random pixels: nothing to learn, said so
+        demo.main(["cifar100", "--data-dir", str(tmp_path / "data"), "--out", out, "--proxies", "shclm",
+                   "--bits", "8", "--epochs", "2", "--widths", "4,M,8", "--batch-size", "32", "--quiet"])
+    assert exit_.value.code == demo.EXIT_NOT_LEARNED
+    rows = json.load(open(os.path.join(out, "results.json")))["Supervised retrieval"]
+    assert rows[0]["method"] == "shclm" and rows[0]["bits"] == 8
 
 
 def test_piped_output_has_one_line_per_epoch_and_no_bar_frames(tmp_path, colour_folder):
