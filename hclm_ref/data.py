@@ -103,10 +103,11 @@ def _background(rng, m, xx, yy, size):
     return img
 
 
-def _placed(rng, m, xx, yy, size):
-    """Random centre, radius and rotation: the rotated, centred coordinates (u, v) and r."""
-    cx, cy = rng.uniform(11, size - 11, (2, m, 1, 1))
-    r = rng.uniform(8, 12, (m, 1, 1))
+def _placed(rng, m, xx, yy, size, radius=(8, 12)):
+    """Random centre, radius (in the range `radius`) and rotation, the shape inside the image:
+    the rotated, centred coordinates (u, v) (m, S, S) and r (m, 1, 1)."""
+    cx, cy = rng.uniform(radius[1] - 1, size - radius[1] + 1, (2, m, 1, 1))
+    r = rng.uniform(*radius, (m, 1, 1))
     theta = rng.uniform(0, 2 * np.pi, (m, 1, 1))
     u = (xx - cx) * np.cos(theta) + (yy - cy) * np.sin(theta)
     v = -(xx - cx) * np.sin(theta) + (yy - cy) * np.cos(theta)
@@ -148,6 +149,50 @@ def _render_100(rng, y, xx, yy, size):
     shape &= ~((fill_id == 3)[:, None, None] & inner)                       # hollow: the outline
     fill = np.where(dark[..., None], colour * 0.25, colour)
     return np.where(shape[..., None], fill, img)
+
+
+#: how often each shape is drawn in the multi-label set: skewed, as tags are in real data
+MULTILABEL_SHAPE_FREQUENCIES = (0.4, 0.25, 0.17, 0.11, 0.07)
+
+
+def make_synthetic_multilabel(n_train=5000, n_test=1000, *, size=32, seed=0):
+    """Synthetic multi-label images: one to three shapes an image, each a disk, square,
+    triangle, cross or ring (drawn with the skewed MULTILABEL_SHAPE_FREQUENCIES), solid or
+    striped, in a random colour, over the background and clutter of make_synthetic.
+    Tags: the 10 (shape, fill) pairs of SYNTHETIC_CLASSES, present or not: y (N, 10) multi-hot,
+    at least one tag an image; a shape drawn over another may hide part of it. Relevance in
+    retrieval = sharing a tag (metrics). Deterministic for a seed. Returns a Dataset with
+    multi-hot labels and no super-classes."""
+    n_train, n_test = check_int(n_train, "n_train", 1), check_int(n_test, "n_test", 1)
+    size = check_int(size, "size", 24)
+    n = n_train + n_test
+    check_fits(n * size * size * 3 * 5, f"n_train + n_test = {n} synthetic images")
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    images = np.empty((n, size, size, 3), np.float32)
+    tags = np.zeros((n, 10), np.int64)
+    n_shapes = rng.integers(1, 4, n)
+    for start in range(0, n, 1000):
+        idx = np.arange(start, min(n, start + 1000))
+        img = _background(rng, len(idx), xx, yy, size)
+        for j in range(3):
+            kind = rng.choice(5, len(idx), p=MULTILABEL_SHAPE_FREQUENCIES)
+            striped = rng.random(len(idx)) < 0.5
+            drawn = n_shapes[idx] > j
+            u, v, r = _placed(rng, len(idx), xx, yy, size, radius=(5, 8))
+            mask = np.zeros((len(idx), size, size), bool)
+            for k in range(5):
+                sel = kind == k
+                mask[sel] = _shape_masks(k, u[sel], v[sel], r[sel])
+            colour = rng.uniform(0, 1, (len(idx), 1, 1, 3))
+            stripes = np.sin(2 * np.pi * u / rng.uniform(3.0, 4.5, (len(idx), 1, 1))) > 0
+            fill = np.where((striped[:, None, None] & stripes)[..., None], colour * 0.25, colour)
+            img = np.where((mask & drawn[:, None, None])[..., None], fill, img)
+            tags[idx[drawn], 2 * kind[drawn] + striped[drawn]] = 1
+        images[idx] = img
+    images = np.clip(images + rng.normal(0, 0.04, images.shape), 0, 1)
+    x = (images * 255).round().astype(np.uint8)
+    return Dataset(x[:n_train], tags[:n_train], x[n_train:], tags[n_train:], SYNTHETIC_CLASSES)
 
 
 def _render(rng, y, xx, yy, size):
@@ -386,6 +431,63 @@ def load_image_folder(root, *, size=32, test_fraction=0.2, seed=0):
         idx = rng.permutation(np.nonzero(y == c)[0])
         test[idx[:int(round(test_fraction * len(idx)))]] = True
     return Dataset(x[~test], y[~test], x[test], y[test], tuple(classes))
+
+
+def read_tags_file(path):
+    """The tags of a tagged image folder: a text file of lines `file,tag;tag;...` (file relative
+    to the folder; blank lines and lines starting with # are skipped). Returns (files, tag
+    names sorted, multi-hot (N, T) int64). Raises ValueError naming the line of a malformed
+    entry, an empty tag list or a file listed twice."""
+    files, tag_lists, seen = [], [], {}
+    with open(path, encoding="utf-8") as f:
+        for number, line in enumerate(f, 1):
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            name, sep, tags = line.partition(",")
+            tags = [t.strip() for t in tags.split(";") if t.strip()]
+            if not sep or not name.strip():
+                raise ValueError(f"{path}, line {number}: expected 'file,tag;tag;...'; got {line!r}")
+            if not tags:
+                raise ValueError(f"{path}, line {number}: {name.strip()} has an empty tag list")
+            if name.strip() in seen:
+                raise ValueError(f"{path}, line {number}: {name.strip()} is listed twice "
+                                 f"(first on line {seen[name.strip()]})")
+            seen[name.strip()] = number
+            files.append(name.strip())
+            tag_lists.append(tags)
+    if not files:
+        raise ValueError(f"{path} lists no images (expected lines 'file,tag;tag;...')")
+    names = sorted({t for tags in tag_lists for t in tags})
+    index = {t: i for i, t in enumerate(names)}
+    y = np.zeros((len(files), len(names)), np.int64)
+    for i, tags in enumerate(tag_lists):
+        y[i, [index[t] for t in tags]] = 1
+    return files, tuple(names), y
+
+
+def load_tagged_folder(root, tags_file, *, size=32, test_fraction=0.2, seed=0):
+    """Multi-label images: the files of root named in tags_file (read_tags_file), resized to
+    size x size RGB; a seeded random split puts test_fraction of them in the test part.
+    Returns a Dataset with multi-hot labels (N, T) and the tag names as class names. A listed
+    file that does not exist, or is not a readable image, raises ValueError naming it."""
+    size = check_int(size, "size", 1)
+    test_fraction = check_float(test_fraction, "test_fraction", low=0, high=1, low_open=True, high_open=True)
+    if not os.path.isdir(root):
+        raise NotADirectoryError(f"root must be the folder of the images in {tags_file}; "
+                                 f"{root} is not a folder")
+    files, names, y = read_tags_file(tags_file)
+    missing = [f for f in files if not os.path.isfile(os.path.join(root, f))]
+    if missing:
+        raise ValueError(f"{tags_file} names {len(missing)} file(s) not in {root}, e.g. {missing[0]}")
+    if len(files) < 2:
+        raise ValueError(f"{tags_file} must list at least 2 images; found {len(files)}")
+    check_fits(len(files) * size * size * 3, f"{len(files)} images of {size}x{size}")
+    x = np.stack([_read_image(os.path.join(root, f), size)
+                  for f in progress_bar(files, desc="images", leave=False)])
+    test = np.zeros(len(y), bool)
+    test[np.random.default_rng(seed).permutation(len(y))[:max(1, int(round(test_fraction * len(y))))]] = True
+    return Dataset(x[~test], y[~test], x[test], y[test], names)
 
 
 # ------------------------------------------------------ preparing images for the network

@@ -162,3 +162,48 @@ def test_the_hundred_class_synthetic_set():
                                   make_synthetic(50, 5, seed=1, n_classes=10).x_train)
     with pytest.raises(ValueError, match="n_classes must be 10 or 100"):
         make_synthetic(10, 10, n_classes=20)
+
+
+def test_the_multilabel_synthetic_set():
+    from hclm_ref.data import make_synthetic_multilabel
+    a, b = make_synthetic_multilabel(400, 50, seed=2), make_synthetic_multilabel(400, 50, seed=2)
+    assert a.x_train.tobytes() == b.x_train.tobytes() and a.y_train.shape == (400, 10)
+    assert set(np.unique(a.y_train)) == {0, 1} and a.y_train.sum(axis=1).min() >= 1
+    assert a.y_train.sum(axis=1).max() <= 3
+    freq = a.y_train.sum(axis=0)
+    assert freq[0] + freq[1] > 2 * (freq[8] + freq[9])          # disks common, rings rare: skewed
+
+
+def _tagged_folder(tmp_path, lines):
+    from PIL import Image
+    root = tmp_path / "imgs"
+    root.mkdir(exist_ok=True)
+    for i in range(4):
+        Image.fromarray(np.full((8, 8, 3), 60 * i, np.uint8)).save(root / f"{i}.png")
+    (tmp_path / "tags.csv").write_text("\n".join(lines) + "\n")
+    return str(root), str(tmp_path / "tags.csv")
+
+
+def test_tagged_folder_reads_multi_hot_tags(tmp_path):
+    from hclm_ref.data import load_tagged_folder
+    root, tags = _tagged_folder(tmp_path, ["# file,tags", "0.png,sky;sea", "1.png,sea", "",
+                                           "2.png, dog ;sky", "3.png,dog"])
+    d = load_tagged_folder(root, tags, size=8, test_fraction=0.25, seed=0)
+    assert d.class_names == ("dog", "sea", "sky") and len(d.x_train) == 3 and len(d.x_test) == 1
+    y = np.concatenate([d.y_train, d.y_test])
+    assert sorted(map(tuple, y.tolist())) == sorted([(0, 1, 1), (0, 1, 0), (1, 0, 1), (1, 0, 0)])
+
+
+@pytest.mark.parametrize("lines,fragment", [
+    (["0.png,sky", "9.png,sea"], "not in"),                         # unknown file
+    (["0.png,sky", "1.png, ; "], "line 2: 1.png has an empty tag list"),
+    (["0.png,sky", "1.png,sea", "0.png,dog"], "line 3: 0.png is listed twice (first on line 1)"),
+    (["0.png sky"], "line 1: expected 'file,tag;tag;...'"),
+    (["# nothing"], "lists no images"),
+])
+def test_tags_file_errors_name_the_line(tmp_path, lines, fragment):
+    from hclm_ref.data import load_tagged_folder
+    root, tags = _tagged_folder(tmp_path, lines)
+    with pytest.raises(ValueError, match=None) as caught:
+        load_tagged_folder(root, tags, size=8)
+    assert fragment in str(caught.value)
