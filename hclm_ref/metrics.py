@@ -256,24 +256,34 @@ def precision_at_radius(query_codes, query_labels, db_codes, db_labels, r=2, *,
 # ------------------------------------------------------------------- all of them at once
 
 def evaluate(query_codes, query_labels, db_codes, db_labels, *, ks=(1, 10, 100, 1000, 5000),
-             radius=2, chunk_bytes=CHUNK_BYTES):
+             radius=2, topk=None, chunk_bytes=CHUNK_BYTES):
     """The retrieval protocol's numbers in two passes over the distances instead of five.
 
     One pass counts the distance histograms (tie-aware mAP, PR curve, P@radius); one ranks
     each row (stable mAP and P@k, ties by database index). ks larger than the database are
     dropped; the others must be >= 1. Returns a dict: map_stable, map_expected, ks, p_at_k,
     p_at_radius, radius, radii, precision, recall (lists), each equal to what the single-metric
-    functions return.
+    functions return; with topk (the multi-label protocol's mAP over the top N) also topk,
+    map_top_stable and map_top_expected.
     """
     q, ql, db, dl = _prepare(query_codes, query_labels, db_codes, db_labels)
     ks = _check_ks([k for k in np.ravel(ks) if k <= len(db)], len(db))
+    if topk is not None:
+        if isinstance(topk, bool) or not isinstance(topk, (int, np.integer)) or topk < 1:
+            raise ValueError(f"topk must be None or a positive integer; got {topk!r}")
+        topk = min(int(topk), len(db))                 # the top N of a smaller database: all of it
     n_all, n_rel = distance_histograms(q, ql, db, dl, chunk_bytes=chunk_bytes)
     radii, precision, recall = _pr_curve(n_all, n_rel)
-    ap, hits = np.empty(len(q)), np.zeros(len(ks))
+    ap, ap_top, hits = np.empty(len(q)), np.empty(len(q)), np.zeros(len(ks))
     for i, rel_ranked in _ranked_relevance(q, ql, db, dl, chunk_bytes):
         ap[i] = _stable_ap(rel_ranked)
+        ap_top[i] = _stable_ap(rel_ranked[:topk]) if topk else 0.0
         hits += np.cumsum(rel_ranked[:ks.max()])[ks - 1]
-    return {"map_stable": float(ap.mean()), "map_expected": float(_expected_ap(n_all, n_rel, None).mean()),
-            "ks": ks.tolist(), "p_at_k": (hits / (len(q) * ks)).tolist(),
-            "p_at_radius": float(precision[min(radius, radii[-1])]), "radius": radius,
-            "radii": radii.tolist(), "precision": precision.tolist(), "recall": recall.tolist()}
+    out = {"map_stable": float(ap.mean()), "map_expected": float(_expected_ap(n_all, n_rel, None).mean()),
+           "ks": ks.tolist(), "p_at_k": (hits / (len(q) * ks)).tolist(),
+           "p_at_radius": float(precision[min(radius, radii[-1])]), "radius": radius,
+           "radii": radii.tolist(), "precision": precision.tolist(), "recall": recall.tolist()}
+    if topk:
+        out.update(topk=int(topk), map_top_stable=float(ap_top.mean()),
+                   map_top_expected=float(_expected_ap(n_all, n_rel, int(topk)).mean()))
+    return out

@@ -29,7 +29,7 @@ from .baselines import ITQ, LSH, LinearProbe
 from .margins import class_margins, min_hamming_distance
 from .metrics import evaluate, mean_average_precision
 from .model import label_accuracy
-from .proxies import DESIGNED_KINDS, PROXY_KINDS, class_similarity, make_proxies
+from .proxies import DESIGNED_KINDS, PROXY_KINDS, class_similarity, make_proxies, tag_similarity
 from .search import sign
 from .train import TrainConfig, TrainingWarning, check_config, train
 
@@ -63,12 +63,14 @@ def superclass_similarity(y, coarse):
 
 
 def design_proxies(kind, y, n_bits, *, coarse=None, seed=0):
-    """The proxies of `kind` for labels y. A semantic kind (sHCLM) with super-class labels
-    `coarse` is assigned to the classes by their similarity (superclass_similarity, Eq. 18);
-    without them, training assigns it from the network's own features after epoch 1.
-    Returns (W, assigned)."""
-    assign = PROXY_KINDS[kind].semantic and coarse is not None and np.ndim(y) == 1
-    S = superclass_similarity(y, coarse) if assign else None
+    """The proxies of `kind` for labels y (class ids, or multi-hot tags: one proxy a tag). A
+    semantic kind (sHCLM) is assigned by similarity (Eq. 18): of the tags by their
+    co-occurrence (Eq. 21), of classes by their super-classes `coarse`
+    (superclass_similarity); with neither, training assigns it from the network's own
+    features after epoch 1. Returns (W, assigned)."""
+    tagged = np.ndim(y) == 2
+    assign = PROXY_KINDS[kind].semantic and (tagged or coarse is not None)
+    S = None if not assign else tag_similarity(y) if tagged else superclass_similarity(y, coarse)
     return make_proxies(kind, n_classes(y), n_bits, similarity=S, seed=seed), assign
 
 
@@ -91,10 +93,11 @@ def train_network(x, y, kind, W, config, *, out=None, resume=False, progress=Tru
     return model, time.time() - t0
 
 
-def retrieval_scores(query_codes, query_labels, db_codes, db_labels):
+def retrieval_scores(query_codes, query_labels, db_codes, db_labels, topk=None):
     """The supervised protocol's numbers for query codes against database codes
-    (metrics.evaluate at Hamming radius 2, its p_at_radius named p_at_r2)."""
-    res = evaluate(query_codes, query_labels, db_codes, db_labels, radius=2)
+    (metrics.evaluate at Hamming radius 2, its p_at_radius named p_at_r2; with topk also the
+    mAP over the top topk, the multi-label protocol's)."""
+    res = evaluate(query_codes, query_labels, db_codes, db_labels, radius=2, topk=topk)
     res["p_at_r2"] = res.pop("p_at_radius")
     return res
 
@@ -108,7 +111,7 @@ def _with_warnings(row, model):
 # -------------------------------------------------------------------- supervised (Sec. 5.1)
 
 def supervised(ds, *, bits=(48,), proxies="hclm", config=None, flip=True, shift=0, out=None,
-               resume=False, progress=True, proxy_seed=0):
+               resume=False, progress=True, proxy_seed=0, topk=None):
     """Train and evaluate one network per code length; LSH and ITQ on its features q(x).
 
     Queries = ds test images, database = ds training images (the CIFAR protocol). Returns
@@ -116,7 +119,8 @@ def supervised(ds, *, bits=(48,), proxies="hclm", config=None, flip=True, shift=
     p_at_r2, ...; the network's row also its best validation code accuracy); flip and shift
     are the test-time views of HashingModel.encode; figures, the data of the report's figures
     for the first code length (nu of the queries, query and database codes, P@k and PR curves
-    of every method).
+    of every method). Multi-hot labels (N, T) make it the multi-label protocol: one proxy a
+    tag, the loss of Eq. (25), relevance = a shared tag; topk adds mAP over the top topk.
     """
     bits, kind = _check_bits(bits), _check_kind(proxies)
     config = check_config(config or TrainConfig())
@@ -127,7 +131,7 @@ def supervised(ds, *, bits=(48,), proxies="hclm", config=None, flip=True, shift=
                                        resume=resume, progress=progress, assigned=assigned)
         nu_d, q_d = model.encode(ds.x_train, flip=flip, shift=shift)
         nu_q, q_q = model.encode(ds.x_test, flip=flip, shift=shift)
-        res = retrieval_scores(sign(nu_q), ds.y_test, sign(nu_d), ds.y_train)
+        res = retrieval_scores(sign(nu_q), ds.y_test, sign(nu_d), ds.y_train, topk)
         acc = label_accuracy(nu_q @ model.proxies.T, ds.y_test)
         selected = {k: v for k, v in model.history[model.best_epoch - 1].items() if k == "val_code_accuracy"}
         rows.append(_with_warnings({"method": kind, "bits": d, "test_accuracy": acc, **selected,
@@ -139,7 +143,7 @@ def supervised(ds, *, bits=(48,), proxies="hclm", config=None, flip=True, shift=
             if name == "ITQ" and d > q_d.shape[1]:
                 continue                                   # ITQ cannot have more bits than features
             baseline.fit(q_d)
-            res_b = retrieval_scores(baseline.encode(q_q), ds.y_test, baseline.encode(q_d), ds.y_train)
+            res_b = retrieval_scores(baseline.encode(q_q), ds.y_test, baseline.encode(q_d), ds.y_train, topk)
             rows.append({"method": f"{name} on q(x)", "bits": d, **res_b})
             curves[f"{name} {d} bits"] = res_b
         if progress:

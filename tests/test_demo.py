@@ -127,6 +127,33 @@ def test_cifar100_preset_on_a_tiny_fake_dataset(tmp_path):
     assert rows[0]["method"] == "shclm" and rows[0]["bits"] == 8
 
 
+def test_multilabel_demo_end_to_end(tmp_path):
+    out = str(tmp_path / "ml")
+    demo.main(["synthetic-multilabel", "--n-train", "600", "--n-test", "100", "--epochs", "3", "--bits", "16",
+               "--widths", "8,M,16", "--batch-size", "32", "--topk", "200", "--out", out, "--quiet"])
+    rows = json.load(open(os.path.join(out, "results.json")))["Supervised retrieval"]
+    assert [r["method"] for r in rows] == ["hclm", "LSH on q(x)", "ITQ on q(x)"]
+    assert all(0 <= r["map_top_stable"] <= 1 and "map_top_expected" in r for r in rows)
+    assert 0.5 <= rows[0]["test_accuracy"] <= 1                      # balanced tag accuracy
+    report = open(os.path.join(out, "report.md")).read()
+    assert "relevant = sharing a tag" in report and "N = 200" in report and "mAP@top N (stable)" in report
+
+
+def test_tagged_folder_from_the_cli(tmp_path, colour_folder):
+    # the colour folder's images, tagged with their class and "warm" for the first half of the hues
+    lines = [f"{c}/{f},{c}" + (";warm" if int(c[-2:]) < 5 else "") for c in sorted(os.listdir(colour_folder))
+             for f in sorted(os.listdir(os.path.join(colour_folder, c)))]
+    (tmp_path / "tags.csv").write_text("\n".join(lines) + "\n")
+    out = str(tmp_path / "tagged")
+    demo.main(["folder", colour_folder, "--tags", str(tmp_path / "tags.csv"), "--bits", "16", "--out", out,
+               *TINY, "--proxies", "shclm"])
+    rows = json.load(open(os.path.join(out, "results.json")))["Supervised retrieval"]
+    assert rows[0]["method"] == "shclm" and rows[0]["map_stable"] > 0.3
+    with pytest.raises(SystemExit) as exit_:
+        demo.main(["synthetic", "--tags", str(tmp_path / "tags.csv"), "--out", str(tmp_path / "x")])
+    assert exit_.value.code == demo.EXIT_BAD_INPUT
+
+
 def test_piped_output_has_one_line_per_epoch_and_no_bar_frames(tmp_path, colour_folder):
     out = str(tmp_path / "log")
     args = [sys.executable, "-m", "hclm_ref.demo", "folder", colour_folder, "--bits", "8", "--out", out,

@@ -222,3 +222,26 @@ def test_metric_bad_input(call, word):
     Q, X = np.ones((2, 8)), -np.ones((4, 8))
     with pytest.raises(ValueError, match=word):
         call(Q, X)
+
+
+def test_evaluate_top_n_map_matches_the_single_metric_and_a_brute_force_reference():
+    from hclm_ref.metrics import evaluate, mean_average_precision
+    rng = np.random.default_rng(5)
+    q, db = rng.choice([-1, 1], (12, 10)), rng.choice([-1, 1], (60, 10))
+    ql, dl = rng.integers(0, 2, (12, 4)), rng.integers(0, 2, (60, 4))      # multi-hot tags
+    res = evaluate(q, ql, db, dl, topk=15)
+    assert res["map_top_stable"] == pytest.approx(mean_average_precision(q, ql, db, dl, topk=15))
+    assert res["map_top_expected"] == pytest.approx(
+        mean_average_precision(q, ql, db, dl, topk=15, ties="expected"))
+    # brute force: stable ranking by (distance, index); relevant = a shared tag
+    aps = []
+    for i in range(12):
+        dist = np.sum(q[i] != db, axis=1)
+        order = np.lexsort((np.arange(60), dist))[:15]
+        rel = (ql[i] @ dl[order].T) > 0
+        hits = np.cumsum(rel)
+        aps.append(np.mean(hits[rel] / (np.flatnonzero(rel) + 1)) if rel.any() else 0.0)
+    assert res["map_top_stable"] == pytest.approx(np.mean(aps))
+    assert evaluate(q, ql, db, dl, topk=10 ** 6)["map_top_stable"] == pytest.approx(res["map_stable"])
+    with pytest.raises(ValueError, match="topk"):
+        evaluate(q, ql, db, dl, topk=0)
