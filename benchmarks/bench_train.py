@@ -1,8 +1,8 @@
 """Training throughput: ours (NumPy + autograd) against PyTorch (CPU), on two networks.
 
 - reference: conv3x3 32-32, max-pool, 64-64, max-pool, 128 (network.DEFAULT_WIDTHS);
-- default: the CIFAR-10 preset of the demo, W2,32,M,64,64,M,128: a frozen 2x2 patch-whitening
-  convolution (24 channels, trained bias, ReLU) in place of the first conv, then the same.
+- default: the CIFAR-10 preset of the demo (W2,48,M,96,96,M,192): a frozen 2x2 patch-whitening
+  convolution (24 channels, trained bias, ReLU), then conv 48, pool, 96-96, pool, 192.
 Each ends in global average pooling, a 48-bit tanh hashing layer and fixed 10-class ±1 proxies;
 batch 128, float32; one step = forward + backward + Nesterov SGD update. Both libraries run
 with 2 threads and are measured alternately in the same run (the machines are shared and
@@ -26,12 +26,14 @@ from autograd import value_and_grad
 
 from hclm_ref import network
 from hclm_ref._memory import keep_freed_memory
+from hclm_ref.demo import PRESETS
 from hclm_ref.losses import proxy_loss
 from hclm_ref.proxies import hclm_proxies
 from hclm_ref.train import TrainConfig, sgd_step
 
 BATCH, BITS, CLASSES, SCALE = 128, 48, 10, 8.0
-NETWORKS = {"reference": network.DEFAULT_WIDTHS, "default": ("W2", 32, "M", 64, 64, "M", 128)}
+NETWORKS = {"reference": network.DEFAULT_WIDTHS,
+            "default": network.parse_widths(PRESETS["cifar"]["widths"])}     # the demo's CIFAR preset
 
 
 def numpy_stepper(x, y, W, widths):
