@@ -180,6 +180,8 @@ def parse_args(argv):
                    help="test-time augmentation: also average nu over translations by (s, s) and (-s, -s)")
     p.add_argument("--n-train", type=_number(int, 1), help="synthetic: training images (preset 5000)")
     p.add_argument("--n-test", type=_number(int, 1), help="synthetic: test images (preset 1000)")
+    p.add_argument("--classes", type=int, choices=[10, 100], default=10,
+                   help="synthetic: 10 classes (shape x fill) or 100 (x 5 hue families, 20 super-classes)")
     p.add_argument("--seed", type=_number(int, 0), default=0, help="random seed (same seed, same bits)")
     p.add_argument("--seeds", type=_seeds, help="several seeds, e.g. 0,1,2: every row becomes the mean "
                    "± standard deviation over them (the proxies' design stays that of seed 0)")
@@ -218,7 +220,7 @@ def config_from(args):
 
 def load_dataset(args):
     if args.dataset == "synthetic":
-        return make_synthetic(args.n_train, args.n_test, seed=args.seed)
+        return make_synthetic(args.n_train, args.n_test, seed=args.seed, n_classes=args.classes)
     if args.dataset == "synthetic-multilabel":
         return make_synthetic_multilabel(args.n_train, args.n_test, seed=args.seed)
     if args.dataset == "folder" and args.tags:

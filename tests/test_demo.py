@@ -120,11 +120,19 @@ def test_cifar100_preset_on_a_tiny_fake_dataset(tmp_path):
     assert args.widths == demo.parse_widths(demo.PRESETS["cifar"]["widths"])
     out = str(tmp_path / "run")
     with pytest.raises(SystemExit) as exit_:          # random pixels: nothing to learn, said so
-        demo.main(["cifar100", "--data-dir", str(tmp_path / "data"), "--out", out, "--proxies", "shclm",
+        demo.main(["cifar100", "--data-dir", str(tmp_path / "data"), "--out", out, "--proxies", "random",
                    "--bits", "8", "--epochs", "2", "--widths", "4,M,8", "--batch-size", "32", "--quiet"])
     assert exit_.value.code == demo.EXIT_NOT_LEARNED
     rows = json.load(open(os.path.join(out, "results.json")))["Supervised retrieval"]
-    assert rows[0]["method"] == "shclm" and rows[0]["bits"] == 8
+    assert rows[0]["method"] == "random" and rows[0]["bits"] == 8
+
+
+def test_synthetic_with_a_hundred_classes():
+    args = demo.parse_args(["synthetic", "--classes", "100", "--n-train", "300", "--n-test", "50"])
+    ds = demo.load_dataset(args)
+    assert len(ds.class_names) == 100 and ds.coarse_train.max() <= 19
+    with pytest.raises(SystemExit):
+        demo.parse_args(["synthetic", "--classes", "20"])
 
 
 def test_multilabel_demo_end_to_end(tmp_path):
