@@ -50,8 +50,9 @@ def _prepare(query_codes, query_labels, db_codes, db_labels, ties="stable"):
     return q, ql, db, dl
 
 
-def _relevance(ql, dl):
-    """(rows, n_db) bool: same class, or at least one shared tag."""
+def relevance(ql, dl):
+    """(rows, n_db) bool: same class, or at least one shared tag (the rule of this module).
+    ql (rows,) class ids or (rows, T) multi-hot; dl likewise for the database."""
     if ql.ndim == 1:
         return ql[:, None] == dl[None, :]
     return (ql.astype(np.float32) @ dl.T.astype(np.float32)) > 0
@@ -64,7 +65,7 @@ def _rows(q, ql, db, dl, chunk_bytes):
     in cache, which on a 2-core machine is about twice as fast as whole-chunk operations.
     """
     for start, D in distance_chunks(q, db, chunk_bytes=chunk_bytes):
-        rel = _relevance(ql[start:start + len(D)], dl)
+        rel = relevance(ql[start:start + len(D)], dl)
         for i in range(len(D)):
             yield start + i, D[i], rel[i]
 
@@ -172,6 +173,14 @@ def _stable_ap(rel_ranked):
     return float(np.mean(np.arange(1, len(ranks) + 1) / ranks)) if len(ranks) else 0.0
 
 
+def _check_topk(topk):
+    """topk as None or an int >= 1, or a ValueError."""
+    if topk is not None and (isinstance(topk, bool) or not isinstance(topk, (int, np.integer))
+                             or topk < 1):
+        raise ValueError(f"topk must be None or a positive integer; got {topk!r}")
+    return topk
+
+
 def mean_average_precision(query_codes, query_labels, db_codes, db_labels, *, topk=None,
                            ties="stable", per_query=False, chunk_bytes=CHUNK_BYTES):
     """mAP of Hamming ranking (Eq. 26) with a stated tie rule (see the module docstring).
@@ -183,9 +192,7 @@ def mean_average_precision(query_codes, query_labels, db_codes, db_labels, *, to
     Returns the mean AP (float), or the (nq,) per-query APs when per_query=True.
     """
     q, ql, db, dl = _prepare(query_codes, query_labels, db_codes, db_labels, ties)
-    if topk is not None and (isinstance(topk, bool) or not isinstance(topk, (int, np.integer))
-                             or topk < 1):
-        raise ValueError(f"topk must be None or a positive integer; got {topk!r}")
+    _check_topk(topk)
     if ties == "expected":
         ap = _expected_ap(*distance_histograms(q, ql, db, dl, chunk_bytes=chunk_bytes), topk)
     else:
@@ -268,9 +275,7 @@ def evaluate(query_codes, query_labels, db_codes, db_labels, *, ks=(1, 10, 100, 
     """
     q, ql, db, dl = _prepare(query_codes, query_labels, db_codes, db_labels)
     ks = _check_ks([k for k in np.ravel(ks) if k <= len(db)], len(db))
-    if topk is not None:
-        if isinstance(topk, bool) or not isinstance(topk, (int, np.integer)) or topk < 1:
-            raise ValueError(f"topk must be None or a positive integer; got {topk!r}")
+    if _check_topk(topk) is not None:
         topk = min(int(topk), len(db))                 # the top N of a smaller database: all of it
     n_all, n_rel = distance_histograms(q, ql, db, dl, chunk_bytes=chunk_bytes)
     radii, precision, recall = _pr_curve(n_all, n_rel)

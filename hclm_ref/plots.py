@@ -10,6 +10,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from PIL import Image, ImageDraw  # noqa: E402
 
+from .metrics import relevance  # noqa: E402
+
 
 def _save(fig, path):
     fig.tight_layout()
@@ -66,10 +68,6 @@ def retrieval_grid(query_images, query_labels, db_images, db_labels, topk_indice
     """One row per query: the query, then its top retrievals with a green (relevant: same class,
     or a shared tag for multi-hot labels) or red frame. Images (n, H, W, 3) uint8;
     topk_indices (n_queries, k) into the database."""
-    tagged = np.ndim(query_labels) == 2
-
-    def relevant(i, j):
-        return bool(np.any(db_labels[j] * query_labels[i])) if tagged else db_labels[j] == query_labels[i]
     nq, k = topk_indices.shape
     h, w = query_images.shape[1:3]
     pad, gap = 2, 8
@@ -77,7 +75,8 @@ def retrieval_grid(query_images, query_labels, db_images, db_labels, topk_indice
     grid = Image.new("RGB", (cell_w * (k + 1) + gap, cell_h * nq), "white")
     draw = ImageDraw.Draw(grid)
     for i in range(nq):
-        tiles = [(query_images[i], None)] + [(db_images[j], relevant(i, j)) for j in topk_indices[i]]
+        ok = relevance(np.asarray(query_labels[i:i + 1]), np.asarray(db_labels)[topk_indices[i]])[0]
+        tiles = [(query_images[i], None)] + [(db_images[j], ok[c]) for c, j in enumerate(topk_indices[i])]
         for c, (img, ok) in enumerate(tiles):
             x0 = c * cell_w + (gap if c else 0)
             y0 = i * cell_h
