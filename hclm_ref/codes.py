@@ -27,6 +27,7 @@ from functools import lru_cache
 import numpy as np
 
 from ._validate import check_int
+from .margins import min_hamming_distance
 from .search import hamming_distances, pack_codes
 
 # primitive polynomials of GF(2^m) as bit masks (bit i = coefficient of x^i)
@@ -150,10 +151,9 @@ def golay():
 
 
 def min_distance(words):
-    """Smallest Hamming distance between two different rows of words (n_words, n) in {0, 1}."""
-    D = hamming_distances(words, words).astype(np.int64)
-    np.fill_diagonal(D, words.shape[1] + 1)
-    return int(D.min())
+    """Smallest Hamming distance between two different rows of words (n_words, n) in {0, 1}:
+    margins.min_hamming_distance of their ±1 images."""
+    return min_hamming_distance(2 * np.asarray(words, np.int8) - 1)
 
 
 # --------------------------------------------------------------- choosing and assembling
@@ -196,13 +196,13 @@ def _blocks(n_words):
                 break
             if 2 ** G.shape[0] >= n_words and not any(g.shape == G.shape for g in generators):
                 generators.append(G)
-        codes = [(linear_code_words(G), None) for G in generators]
+        codes = [linear_code_words(G) for G in generators]
         if n <= MAX_DIMENSION and 2 ** n >= n_words:
-            codes.append((linear_code_words(np.eye(n, dtype=np.uint8)), 1))
+            codes.append(linear_code_words(np.eye(n, dtype=np.uint8)))
         if n == 16 and n_words <= 256:
-            codes.insert(0, (nordstrom_robinson(), 6))
+            codes.insert(0, nordstrom_robinson())
         best = None
-        for words, _ in codes:
+        for words in codes:
             if best is not None and _code_distance(words) <= best[1]:
                 break
             chosen = farthest_words(words, n_words)

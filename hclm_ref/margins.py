@@ -14,6 +14,7 @@ from math import comb
 import numpy as np
 
 from ._validate import as_matrix, as_pm1, check_int
+from .search import hamming_distances
 
 
 def _unit_rows(W):
@@ -49,7 +50,7 @@ def min_hamming_distance(B):
     B = as_pm1(B, "B")
     if B.shape[0] < 2:
         raise ValueError(f"B must have at least 2 rows; got shape {B.shape}")
-    D = hamming_distance_matrix(B)
+    D = hamming_distances(B, B).astype(np.int64)       # packed bits: large codes stay cheap
     np.fill_diagonal(D, B.shape[1] + 1)
     return int(D.min())
 

@@ -260,15 +260,13 @@ def best_proxies(n_classes, n_bits, *, seed=0, search_budget=3e7):
     if C > 2 ** d:
         raise ValueError(f"n_classes={C} distinct codes of n_bits={d} do not exist (at most 2^{d})")
     steps = int(min(3000, search_budget // (C * d)))
-    candidates = []
     try:
-        words, _ = juxtaposed_code(C, d)
-        start = (2 * words.astype(np.int8) - 1)
-        if len(np.unique(start, axis=0)) < C:           # punctured too far: start from random rows
-            start = random_codes(C, d, seed=seed)
-        candidates.append(refine_codes(start, n_steps=steps, seed=seed))
-    except ValueError:
-        candidates.append(refine_codes(random_codes(C, d, seed=seed), n_steps=steps, seed=seed))
+        start = 2 * juxtaposed_code(C, d)[0].astype(np.int8) - 1
+    except ValueError:                                   # no plan of the blocks reaches d bits
+        start = None
+    if start is None or len(np.unique(start, axis=0)) < C:   # or punctured too far: random rows
+        start = random_codes(C, d, seed=seed)
+    candidates = [refine_codes(start, n_steps=steps, seed=seed)]
     if C <= PIPELINE_MAX_CLASSES:
         candidates.append(hclm_proxies(C, d, seed=seed))
     return max(candidates, key=distance_key)
