@@ -56,6 +56,15 @@ def _shape_masks(kind, u, v, r):
     return (u ** 2 + v ** 2 < r ** 2) & (u ** 2 + v ** 2 > (0.55 * r) ** 2)   # ring
 
 
+def _masks_of(kinds, u, v, r):
+    """Boolean masks (m, S, S) of shapes of the given kinds (m,) in coordinates u, v, radii r."""
+    mask = np.zeros(u.shape, bool)
+    for kind in range(5):
+        sel = kinds == kind
+        mask[sel] = _shape_masks(kind, u[sel], v[sel], r[sel])
+    return mask
+
+
 def make_synthetic(n_train=5000, n_test=1000, *, size=32, seed=0, n_classes=10):
     """Synthetic images of 10 or 100 classes, with super-classes.
 
@@ -129,11 +138,8 @@ def _render_100(rng, y, xx, yy, size):
     m = len(y)
     img = _background(rng, m, xx, yy, size)
     u, v, r = _placed(rng, m, xx, yy, size)
-    shape_id, fill_id, hue_id = y // 20, (y // 5) % 4, y % 5
-    shape = np.zeros((m, size, size), bool)
-    for kind in range(5):
-        sel = shape_id == kind
-        shape[sel] = _shape_masks(kind, u[sel], v[sel], r[sel])
+    fill_id, hue_id = (y // 5) % 4, y % 5
+    shape = _masks_of(y // 20, u, v, r)
     # the interior: pixels whose neighbours 2 pixels away are all inside (hollow = the outline,
     # so a hollow ring is two circles, not a thinner ring)
     inner = shape.copy()
@@ -180,10 +186,7 @@ def make_synthetic_multilabel(n_train=5000, n_test=1000, *, size=32, seed=0):
             striped = rng.random(len(idx)) < 0.5
             drawn = n_shapes[idx] > j
             u, v, r = _placed(rng, len(idx), xx, yy, size, radius=(5, 8))
-            mask = np.zeros((len(idx), size, size), bool)
-            for k in range(5):
-                sel = kind == k
-                mask[sel] = _shape_masks(k, u[sel], v[sel], r[sel])
+            mask = _masks_of(kind, u, v, r)
             colour = rng.uniform(0, 1, (len(idx), 1, 1, 3))
             stripes = np.sin(2 * np.pi * u / rng.uniform(3.0, 4.5, (len(idx), 1, 1))) > 0
             fill = np.where((striped[:, None, None] & stripes)[..., None], colour * 0.25, colour)
@@ -200,10 +203,7 @@ def _render(rng, y, xx, yy, size):
     m = len(y)
     img = _background(rng, m, xx, yy, size)
     u, v, r = _placed(rng, m, xx, yy, size)
-    shape = np.zeros((m, size, size), bool)
-    for kind in range(5):
-        sel = (y // 2) == kind
-        shape[sel] = _shape_masks(kind, u[sel], v[sel], r[sel])
+    shape = _masks_of(y // 2, u, v, r)
     colour = rng.uniform(0, 1, (m, 1, 1, 3))
     period = rng.uniform(4.0, 6.0, (m, 1, 1))
     stripes = np.sin(2 * np.pi * u / period + rng.uniform(0, 2 * np.pi, (m, 1, 1))) > 0
@@ -445,16 +445,16 @@ def read_tags_file(path):
             if not line or line.startswith("#"):
                 continue
             name, sep, tags = line.partition(",")
-            tags = [t.strip() for t in tags.split(";") if t.strip()]
-            if not sep or not name.strip():
+            name, tags = name.strip(), [t.strip() for t in tags.split(";") if t.strip()]
+            if not sep or not name:
                 raise ValueError(f"{path}, line {number}: expected 'file,tag;tag;...'; got {line!r}")
             if not tags:
-                raise ValueError(f"{path}, line {number}: {name.strip()} has an empty tag list")
-            if name.strip() in seen:
-                raise ValueError(f"{path}, line {number}: {name.strip()} is listed twice "
-                                 f"(first on line {seen[name.strip()]})")
-            seen[name.strip()] = number
-            files.append(name.strip())
+                raise ValueError(f"{path}, line {number}: {name} has an empty tag list")
+            if name in seen:
+                raise ValueError(f"{path}, line {number}: {name} is listed twice "
+                                 f"(first on line {seen[name]})")
+            seen[name] = number
+            files.append(name)
             tag_lists.append(tags)
     if not files:
         raise ValueError(f"{path} lists no images (expected lines 'file,tag;tag;...')")
