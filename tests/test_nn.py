@@ -104,6 +104,10 @@ def test_pooling_gradients():
     check_grads(lambda x: nn.max_pool(x, 3, 2), modes=["rev"], order=2)(x)
     check_grads(lambda x: nn.avg_pool(x, 3, 1), modes=["rev"], order=2)(x)
     check_grads(nn.global_avg_pool, modes=["rev"], order=2)(x)
+    odd = x[:, :5, :5]                       # the last row and column belong to no 2x2 window
+    check_grads(lambda x: nn.max_pool(x, 2), modes=["rev"], order=2)(odd)
+    check_grads(lambda x: nn.avg_pool(x, 2), modes=["rev"], order=2)(odd)
+    np.testing.assert_array_equal(grad(lambda x: anp.sum(nn.avg_pool(x, 2)))(odd)[:, 4], 0.0)
 
 
 def test_max_pool_tie_shares_gradient():
