@@ -131,10 +131,9 @@ def forward(params, x, state, *, widths=DEFAULT_WIDTHS, train=False):
             continue
         h = conv2d(h, params[f"conv{i}"], padding=1)
         h, stats = batch_norm(h, params[f"bn{i}.gamma"], params[f"bn{i}.beta"],
-                              state[f"bn{i}.mean"], state[f"bn{i}.var"], train)
+                              state[f"bn{i}.mean"], state[f"bn{i}.var"], train, rectify=True)
         if stats is not None:
             batch_stats[f"bn{i}.mean"], batch_stats[f"bn{i}.var"] = stats
-        h = relu(h)
         i += 1
     q = global_avg_pool(h)
     return hashing_layer(q, params["hash.L"], params["hash.b"]), q, batch_stats

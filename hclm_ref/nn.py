@@ -325,12 +325,13 @@ def channel_dot(a, b):
 
 
 @primitive
-def batch_norm_train(x, gamma, beta):
+def batch_norm_train(x, gamma, beta, rectify=False):
     """Batch normalisation with this batch's statistics: (y, mean, var).
 
     y = gamma (x - mean) / sqrt(var + eps) + beta, with mean and (biased) var (C,) taken over
-    all axes but the last of x (..., C). The statistics are outputs too: the running averages
-    reuse them, and so does the VJP.
+    all axes but the last of x (..., C); rectify=True returns max(y, 0) instead, the ReLU fused
+    in: the same pass over y, and no separate mask and product in the VJP. The statistics are
+    outputs too: the running averages reuse them, and so does the VJP.
     """
     m = x.size // x.shape[-1]
     mean = channel_sum(x) * (1.0 / m)
@@ -338,12 +339,15 @@ def batch_norm_train(x, gamma, beta):
     var = channel_dot(y, y) * (1.0 / m)
     y *= gamma / onp.sqrt(var + BN_EPS)
     y += beta
+    if rectify:
+        onp.maximum(y, 0, out=y)
     return y, mean, var
 
 
 def _batch_norm_train_vjp(argnums, ans, args, kwargs):
     x, gamma = args[0], args[1]
-    mean, var = ans[1], ans[2]
+    rectify = args[3] if len(args) > 3 else kwargs.get("rectify", False)
+    y, mean, var = ans
     m = float(x.size // x.shape[-1])
     inv_std = 1.0 / anp.sqrt(var + BN_EPS)
 
@@ -352,8 +356,11 @@ def _batch_norm_train_vjp(argnums, ans, args, kwargs):
         #   dx = inv_std (g_hat - mean(g_hat) - x_hat mean(g_hat x_hat)),
         # plus the (usually zero) gradients reaching mean and var directly. x_hat enters only
         # through per-channel sums and one affine term in x, so it is never formed: two
-        # reductions and three passes over (..., C) arrays.
+        # reductions and three passes over (..., C) arrays. A fused ReLU passes g_y where
+        # its output is positive (one more pass).
         g_y, g_mean, g_var = g
+        if rectify:
+            g_y = g_y * (y > 0)
         g_beta = channel_sum(g_y)
         g_gamma = inv_std * (channel_dot(g_y, x) - mean * g_beta)           # sum g_y x_hat
         c_hat = (2.0 / m) * g_var / inv_std - (gamma * inv_std / m) * g_gamma
@@ -366,18 +373,19 @@ def _batch_norm_train_vjp(argnums, ans, args, kwargs):
 defvjp_argnums(batch_norm_train, _batch_norm_train_vjp)
 
 
-def batch_norm(x, gamma, beta, running_mean, running_var, train):
-    """Batch normalisation over all axes but the last (channels).
+def batch_norm(x, gamma, beta, running_mean, running_var, train, rectify=False):
+    """Batch normalisation over all axes but the last (channels), then a ReLU if rectify.
 
     train=True: normalise with the batch statistics and also return them (plain arrays, no
     gradient) for the running averages; train=False: use running_mean / running_var.
     x : (..., C); gamma, beta, running_* : (C,). Returns (y, (batch_mean, batch_var) or None).
     """
     if train:
-        out = batch_norm_train(x, gamma, beta)
+        out = batch_norm_train(x, gamma, beta, rectify)
         return out[0], (getval(out[1]), getval(out[2]))
     scale = gamma / anp.sqrt(running_var + BN_EPS)
-    return x * scale + (beta - running_mean * scale), None
+    y = x * scale + (beta - running_mean * scale)
+    return (relu(y) if rectify else y), None
 
 
 # ------------------------------------------------------------------- the hashing layer

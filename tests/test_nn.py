@@ -135,6 +135,32 @@ def test_batch_norm_gradients_and_modes():
     np.testing.assert_allclose(y_eval, y, atol=1e-4)      # eval with the batch's own statistics
 
 
+def test_batch_norm_with_fused_relu():
+    """rectify=True is relu(batch_norm(.)) in value and in gradient, train and eval mode,
+    with the statistics unchanged."""
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((4, 3, 3, 2))
+    gamma, beta = rng.standard_normal(2), rng.standard_normal(2)
+    rm, rv = rng.standard_normal(2), rng.random(2) + 0.5
+    weights = rng.standard_normal(x.shape)
+    for train in (True, False):
+        fused, stats = nn.batch_norm(x, gamma, beta, rm, rv, train, rectify=True)
+        plain, plain_stats = nn.batch_norm(x, gamma, beta, rm, rv, train)
+        np.testing.assert_array_equal(fused, np.maximum(plain, 0))
+        if train:
+            np.testing.assert_array_equal(stats, plain_stats)
+        for argnum in range(3):
+            def fused_loss(*a, t=train):
+                return anp.sum(weights * nn.batch_norm(*a, rm, rv, t, rectify=True)[0])
+
+            def plain_loss(*a, t=train):
+                return anp.sum(weights * nn.relu(nn.batch_norm(*a, rm, rv, t)[0]))
+            g_fused, g_plain = (grad(f, argnum)(x, gamma, beta) for f in (fused_loss, plain_loss))
+            np.testing.assert_allclose(g_fused, g_plain, rtol=1e-10, atol=1e-12)
+    check_grads(lambda x, g, b: nn.batch_norm(x, g, b, rm, rv, True, rectify=True)[0],
+                modes=["rev"], order=2)(x, gamma, beta)
+
+
 def test_relu_and_hashing_layer_gradients():
     rng = np.random.default_rng(5)
     check_grads(nn.relu, modes=["rev"], order=2)(rng.standard_normal((3, 4)))
