@@ -2,7 +2,8 @@
 
 Designs the proxies, trains the CNN, hashes database (training set) and queries (test set),
 evaluates with the CIFAR protocol and writes OUT/report.md with figures. --ablation trains one
-network per proxy set (paper Fig. 3); --transfer runs the four 75%/25% class splits (Sec. 5.3).
+network per proxy set (paper Fig. 3); --saturation one per constant logit scale (Fig. 4);
+--transfer runs the four 75%/25% class splits (Sec. 5.3). With --seeds every row is a mean.
 An OUT that already holds a run is kept: --resume continues (or re-reports) it. Exit status:
 0 done; 2 bad input (one line on stderr; --debug for the traceback); 3 a network did not
 learn (the report says which and why).
@@ -30,6 +31,7 @@ from .protocols import (
     n_classes,
     proxy_margins,
     repeat,
+    saturation,
     supervised,
     transfer,
 )
@@ -102,6 +104,13 @@ _seeds = _int_list("seeds", 0, distinct=True)
 def _scale(text):
     """A logit scale: a number > 0, or "auto" (losses.automatic_scales)."""
     return "auto" if text == "auto" else _number(float, 0, low_open=True)(text)
+
+
+def _scales(text):
+    """Constant logit scales for --saturation: numbers > 0 or "d" (the code length, resolved
+    once the bits are known), comma separated."""
+    return tuple("d" if v.strip() == "d" else _number(float, 0, low_open=True)(v.strip())
+                 for v in text.split(","))
 
 
 def _widths(text):
@@ -188,7 +197,12 @@ def parse_args(argv):
     p.add_argument("--out", help="output folder (default out/DATASET); one that holds a run is kept")
     p.add_argument("--resume", action="store_true", help="continue (or re-report) the run in --out")
     p.add_argument("--ablation", action="store_true", help="one network per proxy set (Fig. 3)")
-    p.add_argument("--transfer", action="store_true", help="the four 75%%/25%% class splits (Sec. 5.3)")
+    p.add_argument("--transfer", action="store_true", help="the four 75%%/25%% class splits (Sec. 5.3); "
+                   "with --triplet-weight the networks train with the Hamming triplet term (Eq. 24)")
+    p.add_argument("--saturation", action="store_true", help="one network per constant logit scale of "
+                   "--scales: binarization against s (Fig. 4)")
+    p.add_argument("--scales", type=_scales, default="1,3,8,d", help="with --saturation: constant logit "
+                   "scales, d = the code length (Eq. 8 as written; default 1,3,8,d)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.add_argument("--debug", action="store_true", help="full tracebacks for errors")
     args = p.parse_args(argv)
@@ -205,6 +219,7 @@ def parse_args(argv):
     if args.dataset == "folder" and not args.path:
         p.error("folder needs a PATH: python -m hclm_ref.demo folder PATH")
     args.out = args.out or os.path.join("out", args.dataset)
+    args.scales = tuple(float(args.bits[0]) if v == "d" else v for v in args.scales)
     return args
 
 
@@ -250,7 +265,8 @@ TABLE_COLUMNS = (("method", "method", "{}"), ("bits", "bits", "{}"),
                  ("map_top_stable", "mAP@top N (stable)", "{:.4f}"),
                  ("map_top_expected", "mAP@top N (tie-aware)", "{:.4f}"),
                  ("p_at_r2", "P@r<=2", "{:.4f}"), ("val_code_accuracy", "val code acc", "{:.4f}"),
-                 ("test_accuracy", "test acc", "{:.4f}"),
+                 ("scale", "s", "{:g}"), ("test_accuracy", "test acc", "{:.4f}"),
+                 ("sign_accuracy", "test acc of sgn nu", "{:.4f}"),
                  ("binarization_error", "mean abs(nu - sgn nu)", "{:.3f}"),
                  ("avg_margin", "avg margin", "{:.3f}"),
                  ("min_dH", "min d_H", "{}"), ("probe_accuracy", "probe acc", "{:.4f}"),
@@ -323,9 +339,9 @@ def run(args, argv):
     t0 = time.time()
     ds = load_dataset(args)
     args.tagged = np.ndim(ds.y_train) == 2
-    if args.tagged and (args.transfer or args.ablation):
-        raise ValueError("--transfer and --ablation are protocols for classes; multi-label data runs "
-                         "the supervised protocol")
+    if args.tagged and (args.transfer or args.ablation or args.saturation):
+        raise ValueError("--transfer, --ablation and --saturation are protocols for classes; multi-label "
+                         "data runs the supervised protocol")
     if args.transfer:
         check_transfer(ds)                         # before training anything
     os.makedirs(args.out, exist_ok=True)
@@ -342,13 +358,23 @@ def run(args, argv):
             return repeat(protocol, ds, args.seeds, **common, **kwargs)
         return protocol(ds, **common, **kwargs)
     if args.ablation:
-        sections.append(("Ablation: proxy sets (paper Fig. 3)", run_protocol(ablation, bits=args.bits[0])))
+        rows, figures = run_protocol(ablation, bits=args.bits[0])
+        sections.append(("Ablation: proxy sets (paper Fig. 3)", rows))
+        figs["ablation-nu"] = plots.plot_nu_histograms(figures["nu"],
+                                                       os.path.join(args.out, "ablation-nu.png"))
+    if args.saturation:
+        rows, figures = run_protocol(saturation, bits=args.bits[0], scales=args.scales, proxies=args.proxies)
+        sections.append(("Saturation against the logit scale (paper Fig. 4, Eq. 8)", rows))
+        figs["saturation"] = plots.plot_saturation(rows, os.path.join(args.out, "saturation.png"))
+        figs["saturation-nu"] = plots.plot_nu_histograms(
+            figures["nu"], os.path.join(args.out, "saturation-nu.png"),
+            title=f"nu of the test images at constant logit scales, {figures['bits']} bits")
     if args.transfer:
         sections.append(("Transfer to unseen classes (paper Sec. 5.3)",
                          run_protocol(transfer, bits=args.bits[0], proxies=args.proxies)))
-    if not (args.ablation or args.transfer):
+    if not (args.ablation or args.transfer or args.saturation):
         rows, figures = run_protocol(supervised, bits=args.bits, proxies=args.proxies, **views)
-        figs = draw_figures(ds, figures, args)
+        figs.update(draw_figures(ds, figures, args))
         sections.append(("Supervised retrieval", rows))
     problems = write_report(args, argv, sections, figs, time.time() - t0)
     for title, rows in sections:

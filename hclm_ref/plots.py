@@ -1,4 +1,5 @@
-"""Figures for the demo report: proxy margins, binarization, P@k and PR curves, retrievals.
+"""Figures for the demo report: proxy margins, binarization, P@k and PR curves, retrievals,
+and the saturation of nu across networks and logit scales.
 
 Each function writes one PNG and returns its path. Matplotlib runs headless (Agg backend).
 """
@@ -43,6 +44,37 @@ def plot_binarization(nu, path, *, title="Hashing-layer outputs"):
     axes[1].set_xlabel("|nu - sgn(nu)|")
     axes[1].set_yscale("log")
     fig.suptitle(f"{title}: mean |nu - sgn nu| = {np.mean(1 - np.abs(nu)):.3f}")
+    return _save(fig, path)
+
+
+def plot_nu_histograms(nus, path, *, title="Hashing-layer outputs nu (paper Fig. 4)"):
+    """Histograms of nu side by side, one panel per network: {label: nu (n, d) in [-1, 1]},
+    each titled with its mean |nu - sgn nu|."""
+    fig, axes = plt.subplots(1, len(nus), figsize=(2.4 * len(nus), 2.6), sharey=True, squeeze=False)
+    for ax, (label, nu) in zip(axes[0], nus.items()):
+        ax.hist(np.ravel(nu), bins=60, range=(-1, 1), color="tab:blue")
+        ax.set_title(f"{label}\nmean |nu - sgn nu| {np.mean(1 - np.abs(nu)):.3f}", fontsize=8)
+        ax.set_xlabel("nu")
+        ax.set_yscale("log")
+    fig.suptitle(title, fontsize=10)
+    return _save(fig, path)
+
+
+def plot_saturation(rows, path):
+    """The saturation protocol's rows against the logit scale s (log axis): mean |nu - sgn nu|,
+    validation code accuracy and test mAP@all, with their spread over seeds where there is one."""
+    rows = sorted(rows, key=lambda r: r["scale"])
+    s = [r["scale"] for r in rows]
+    fig, axes = plt.subplots(1, 2, figsize=(8, 3))
+    for ax, keys in zip(axes, (("binarization_error",), ("val_code_accuracy", "map_stable"))):
+        for key in keys:
+            ax.errorbar(s, [r[key] for r in rows], yerr=[r.get(f"{key}_std", 0.0) for r in rows],
+                        marker="o", capsize=3, label=key.replace("_", " "))
+        ax.set_xscale("log")
+        ax.set_xlabel("logit scale s (Eq. 8: logits s <nu, w> / d)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    axes[0].set_ylabel("mean |nu - sgn nu|")
     return _save(fig, path)
 
 

@@ -1,10 +1,12 @@
 """The paper's protocols as functions: supervised retrieval (Sec. 5.1), the proxy-set ablation
-(Fig. 3) and transfer to unseen classes (Sec. 5.3), and the epochs that fit a time budget.
+(Fig. 3), saturation against the logit scale (Fig. 4), transfer to unseen classes (Sec. 5.3),
+and the epochs that fit a time budget.
 
 Each takes a Dataset and keyword arguments and returns rows (dicts, one per method and code
-length; supervised also the data of its figures). demo.py only parses the command line and
-writes the report. With out=FOLDER every network keeps a checkpoint there, so a protocol
-interrupted at any point continues with resume=True. config.seed sets the initialisation, the
+length); supervised, ablation and saturation return (rows, figures), the data of their
+figures. demo.py only parses the command line and writes the report. With out=FOLDER every
+network keeps a checkpoint there, so a protocol interrupted at any point continues with
+resume=True. config.seed sets the initialisation, the
 data order and the validation split; proxy_seed the proxies' design (and the transfer splits),
 so that repeat() can run a protocol with several seeds over the same proxies. sHCLM's proxies
 are assigned by super-classes where the dataset has them (design_proxies), else by the
@@ -13,7 +15,7 @@ network's own features after its first epoch.
     from hclm_ref.data import make_synthetic
     from hclm_ref.protocols import ablation
     from hclm_ref.train import TrainConfig
-    rows = ablation(make_synthetic(500, 100), bits=16, config=TrainConfig(epochs=1, widths=(8,)))
+    rows, figures = ablation(make_synthetic(500, 100), bits=16, config=TrainConfig(epochs=1, widths=(8,)))
 """
 
 import os
@@ -102,6 +104,36 @@ def retrieval_scores(query_codes, query_labels, db_codes, db_labels, topk=None):
     return res
 
 
+def network_scores(model, ds, *, flip=True, shift=0, topk=None):
+    """What every protocol reports of a network trained on ds, queries = its test images and
+    database = its training images: the retrieval scores of the codes sgn nu
+    (retrieval_scores), the accuracy of nu and of sgn nu at the proxies (sgn nu is classified
+    by its nearest binarized proxy in Hamming distance), the mean |nu - sgn nu| of the queries
+    and the best validation code accuracy of training. flip, shift: the test-time views of
+    HashingModel.encode. Returns (row, (nu_db, q_db), (nu_query, q_query))."""
+    nu_d, q_d = model.encode(ds.x_train, flip=flip, shift=shift)
+    nu_q, q_q = model.encode(ds.x_test, flip=flip, shift=shift)
+    row = {"test_accuracy": label_accuracy(nu_q @ model.proxies.T, ds.y_test),
+           "sign_accuracy": label_accuracy(sign(nu_q) @ sign(model.proxies).T, ds.y_test),
+           "binarization_error": float(np.mean(1 - np.abs(nu_q)))}
+    row.update({k: v for k, v in model.history[model.best_epoch - 1].items() if k == "val_code_accuracy"})
+    row.update(retrieval_scores(sign(nu_q), ds.y_test, sign(nu_d), ds.y_train, topk))
+    return row, (nu_d, q_d), (nu_q, q_q)
+
+
+def baseline_codes(bits, q_db, q_query, seed=0):
+    """The unsupervised baselines on a network's features: LSH and ITQ fitted on the database
+    features q_db (N, p), then both sets hashed. ITQ is left out when bits > p (it rotates a
+    PCA of q). Returns {"LSH on q(x)": (db codes, query codes), "ITQ on q(x)": ...}."""
+    out = {}
+    for name, baseline in (("LSH", LSH(bits, seed=seed)), ("ITQ", ITQ(bits, seed=seed))):
+        if name == "ITQ" and bits > q_db.shape[1]:
+            continue
+        baseline.fit(q_db)
+        out[f"{name} on q(x)"] = baseline.encode(q_db), baseline.encode(q_query)
+    return out
+
+
 def _with_warnings(row, model):
     if model.warnings:
         row["warnings"] = list(model.warnings)
@@ -129,23 +161,14 @@ def supervised(ds, *, bits=(48,), proxies="hclm", config=None, flip=True, shift=
         W, assigned = design_proxies(kind, ds.y_train, d, coarse=ds.coarse_train, seed=proxy_seed)
         model, seconds = train_network(ds.x_train, ds.y_train, kind, W, config, out=out,
                                        resume=resume, progress=progress, assigned=assigned)
-        nu_d, q_d = model.encode(ds.x_train, flip=flip, shift=shift)
-        nu_q, q_q = model.encode(ds.x_test, flip=flip, shift=shift)
-        res = retrieval_scores(sign(nu_q), ds.y_test, sign(nu_d), ds.y_train, topk)
-        acc = label_accuracy(nu_q @ model.proxies.T, ds.y_test)
-        selected = {k: v for k, v in model.history[model.best_epoch - 1].items() if k == "val_code_accuracy"}
-        rows.append(_with_warnings({"method": kind, "bits": d, "test_accuracy": acc, **selected,
-                                    "binarization_error": float(np.mean(1 - np.abs(nu_q))),
-                                    "train_seconds": seconds, "epochs": config.epochs, **res},
-                                   model))
-        curves[f"{kind} {d} bits"] = res
-        for name, baseline in (("LSH", LSH(d, seed=config.seed)), ("ITQ", ITQ(d, seed=config.seed))):
-            if name == "ITQ" and d > q_d.shape[1]:
-                continue                                   # ITQ cannot have more bits than features
-            baseline.fit(q_d)
-            res_b = retrieval_scores(baseline.encode(q_q), ds.y_test, baseline.encode(q_d), ds.y_train, topk)
-            rows.append({"method": f"{name} on q(x)", "bits": d, **res_b})
-            curves[f"{name} {d} bits"] = res_b
+        scores, (nu_d, q_d), (nu_q, q_q) = network_scores(model, ds, flip=flip, shift=shift, topk=topk)
+        rows.append(_with_warnings({"method": kind, "bits": d, **scores, "train_seconds": seconds,
+                                    "epochs": config.epochs}, model))
+        curves[f"{kind} {d} bits"] = scores
+        for name, (bd, bq) in baseline_codes(d, q_d, q_q, config.seed).items():
+            res_b = retrieval_scores(bq, ds.y_test, bd, ds.y_train, topk)
+            rows.append({"method": name, "bits": d, **res_b})
+            curves[f"{name.split()[0]} {d} bits"] = res_b
         if progress:
             say("  ".join(f"{r['method']} {d} bits: mAP@all {r['map_stable']:.4f}"
                           for r in rows if r["bits"] == d))
@@ -174,11 +197,13 @@ def ablation(ds, *, bits=48, kinds=tuple(PROXY_KINDS), config=None, flip=True, o
     """Paper Fig. 3: one network per proxy set, with the same budget, at one code length.
 
     A kind that does not exist for (C, bits) (hadamard off powers of two) is skipped with a
-    note. Returns rows: method, avg_margin (Eq. 13), min_dH, map_stable, binarization_error.
+    note. Returns (rows, figures): rows, one per kind, with the proxies' average class margin
+    (Eq. 13) and min d_H (of the trained proxies, binarized, for learned ones) beside
+    network_scores; figures {"bits", "nu": {kind: nu of the test images}} (paper Fig. 4).
     """
     (bits,), config = _check_bits(bits), check_config(config or TrainConfig())
     kinds = tuple(_check_kind(k, "kinds") for k in kinds)
-    rows = []
+    rows, nus = [], {}
     for kind in kinds:
         try:
             W, assigned = design_proxies(kind, ds.y_train, bits, coarse=ds.coarse_train, seed=proxy_seed)
@@ -187,17 +212,44 @@ def ablation(ds, *, bits=48, kinds=tuple(PROXY_KINDS), config=None, flip=True, o
             continue
         model, seconds = train_network(ds.x_train, ds.y_train, kind, W, config, out=out,
                                        resume=resume, progress=progress, assigned=assigned)
-        nu_d, _ = model.encode(ds.x_train, flip=flip)
-        nu_q, _ = model.encode(ds.x_test, flip=flip)
+        scores, _, (nus[kind], _) = network_scores(model, ds, flip=flip)
         rows.append(_with_warnings({
             "method": kind, "bits": bits, "avg_margin": float(class_margins(model.proxies).mean()),
-            "min_dH": min_hamming_distance(sign(model.proxies)),
-            "map_stable": mean_average_precision(sign(nu_q), ds.y_test, sign(nu_d), ds.y_train),
-            "binarization_error": float(np.mean(1 - np.abs(nu_q))), "train_seconds": seconds},
+            "min_dH": min_hamming_distance(sign(model.proxies)), **scores, "train_seconds": seconds},
             model))
         if progress:
             say(f"{kind}: mAP@all {rows[-1]['map_stable']:.4f}")
-    return rows
+    return rows, {"bits": bits, "nu": nus}
+
+
+# --------------------------------------------------------------- saturation (Fig. 4, Eq. 8)
+
+def saturation(ds, *, bits=48, scales=(1.0, 3.0, 8.0, 48.0), proxies="hclm", config=None, flip=True,
+               out=None, resume=False, progress=True, proxy_seed=0):
+    """The logit scale s of Eq. (8) against binarization: one network per constant s (no
+    schedule), the same proxies and budget. s = bits is Eq. (8) as the paper writes it
+    (logits <nu, w>); a small s cannot reach a confident class at the proxies
+    (losses.loss_at_proxies), so the loss keeps pulling nu towards the corners; a large one
+    is content well inside the cube. Returns (rows, figures): rows, one per scale (method
+    "s = S", scale, network_scores); figures {"bits", "nu": {"s = S": nu of the test images}}.
+    """
+    (bits,), kind = _check_bits(bits), _check_kind(proxies)
+    config = check_config(config or TrainConfig())
+    scales = tuple(check_float(s, "scales", low=0, low_open=True) for s in np.atleast_1d(scales))
+    W, assigned = design_proxies(kind, ds.y_train, bits, coarse=ds.coarse_train, seed=proxy_seed)
+    rows, nus = [], {}
+    for s in scales:
+        constant = replace(config, scale=s, scale_final=s)
+        model, seconds = train_network(ds.x_train, ds.y_train, kind, W, constant, out=out, resume=resume,
+                                       progress=progress, assigned=assigned, name=f"{kind}-s{s:g}")
+        scores, _, (nu_q, _) = network_scores(model, ds, flip=flip)
+        rows.append(_with_warnings({"method": f"s = {s:g}", "bits": bits, "scale": s, **scores,
+                                    "train_seconds": seconds}, model))
+        nus[rows[-1]["method"]] = nu_q
+        if progress:
+            say(f"{rows[-1]['method']}: mAP@all {rows[-1]['map_stable']:.4f}, "
+                f"mean |nu - sgn nu| {rows[-1]['binarization_error']:.3f}")
+    return rows, {"bits": bits, "nu": nus}
 
 
 # ---------------------------------------------------------------------- transfer (Sec. 5.3)
@@ -215,11 +267,15 @@ def transfer(ds, *, bits=48, proxies="hclm", config=None, flip=True, out=None, r
              progress=True, proxy_seed=0):
     """Sec. 5.3: train on 75% of the classes; hash the unseen 25% (database = their training
     images, queries = their test images); retrieval mAP and linear-probe accuracy, for each
-    of the four splits and their mean. Needs C >= 8, so that every split leaves at least two
-    unseen classes for the probe to tell apart."""
+    of the four splits and their mean, of the network's codes and of LSH and ITQ on its
+    features q(x) (fitted on the unseen database). Needs C >= 8, so that every split leaves
+    at least two unseen classes for the probe to tell apart. With config.triplet_weight > 0
+    the network trains with the Hamming triplet term (Eq. 24), which the paper credits for
+    transfer; its rows say "+ triplet"."""
     (bits,), kind = _check_bits(bits), _check_kind(proxies)
     config = check_config(config or TrainConfig())
     C, rows = check_transfer(ds), []
+    network = kind + (" + triplet" if config.triplet_weight > 0 else "")
     quarters = np.array_split(np.random.default_rng(proxy_seed).permutation(C), 4)     # fixed splits
     for split, unseen in enumerate(quarters):
         seen = np.setdiff1d(np.arange(C), unseen)
@@ -229,18 +285,26 @@ def transfer(ds, *, bits=48, proxies="hclm", config=None, flip=True, out=None, r
         W = make_proxies(kind, len(seen), bits, seed=proxy_seed)
         model, seconds = train_network(ds.x_train[keep], relabel[ds.y_train[keep]], kind, W, config,
                                        out=out, resume=resume, progress=progress,
-                                       name=f"{kind}-split{split + 1}")
+                                       name=f"{kind}{'-triplet' if config.triplet_weight > 0 else ''}"
+                                            f"-split{split + 1}")
         db, q = np.isin(ds.y_train, unseen), np.isin(ds.y_test, unseen)
-        bd, bq = model.hash(ds.x_train[db], flip=flip), model.hash(ds.x_test[q], flip=flip)
-        probe = LinearProbe().fit(bd, ds.y_train[db])
-        rows.append(_with_warnings({
-            "method": f"split {split + 1}: unseen {sorted(unseen.tolist())}", "bits": bits,
-            "map_stable": mean_average_precision(bq, ds.y_test[q], bd, ds.y_train[db]),
-            "probe_accuracy": probe.score(bq, ds.y_test[q]), "train_seconds": seconds}, model))
+        nu_d, q_d = model.encode(ds.x_train[db], flip=flip)
+        nu_q, q_q = model.encode(ds.x_test[q], flip=flip)
+        codes = {network: (sign(nu_d), sign(nu_q)), **baseline_codes(bits, q_d, q_q, config.seed)}
+        for method, (bd, bq) in codes.items():
+            probe = LinearProbe().fit(bd, ds.y_train[db])
+            row = {"method": f"split {split + 1} (unseen {sorted(unseen.tolist())}): {method}", "bits": bits,
+                   "map_stable": mean_average_precision(bq, ds.y_test[q], bd, ds.y_train[db]),
+                   "probe_accuracy": probe.score(bq, ds.y_test[q])}
+            if method == network:
+                row = _with_warnings({**row, "train_seconds": seconds}, model)
+            rows.append(row)
         if progress:
-            say(f"{rows[-1]['method']}: mAP@all {rows[-1]['map_stable']:.4f}")
-    means = {k: float(np.mean([r[k] for r in rows])) for k in ("map_stable", "probe_accuracy")}
-    rows.append({"method": "mean of 4 splits", "bits": bits, **means})
+            say("  ".join(f"{r['method']}: mAP@all {r['map_stable']:.4f}" for r in rows[-len(codes):]))
+    for method in codes:
+        mine = [r for r in rows if r["method"].endswith(f": {method}")]
+        rows.append({"method": f"mean of 4 splits: {method}", "bits": bits,
+                     **{k: float(np.mean([r[k] for r in mine])) for k in ("map_stable", "probe_accuracy")}})
     return rows
 
 
@@ -269,8 +333,8 @@ def repeat(protocol, ds, seeds, *, config=None, out=None, **kwargs):
 
     Each seed's networks keep their checkpoints in out/seed-S. Returns rows matched by
     (method, bits): every number is the mean over the seeds, with its sample standard
-    deviation as NAME_std and the count as "seeds"; supervised also returns the figures of the
-    first seed. A seed's warnings are kept, prefixed by the seed.
+    deviation as NAME_std and the count as "seeds"; a protocol with figures also returns those
+    of the first seed. A seed's warnings are kept, prefixed by the seed.
     """
     seeds = tuple(check_int(s, "seeds", 0) for s in seeds)
     if not seeds or len(set(seeds)) != len(seeds):

@@ -14,12 +14,15 @@ from hclm_ref.protocols import (
     ablation,
     design_proxies,
     estimate_epochs,
+    network_scores,
     repeat,
+    saturation,
     superclass_similarity,
     supervised,
+    train_network,
     transfer,
 )
-from hclm_ref.proxies import PROXY_KINDS
+from hclm_ref.proxies import PROXY_KINDS, make_proxies
 from hclm_ref.train import TrainConfig
 
 # an easy image folder (tests/conftest.py) and a network that learns it in 2 epochs
@@ -67,22 +70,71 @@ def test_ablation_and_transfer_protocols_from_the_cli(tmp_path, colour_folder):
     margins = {r["method"]: r["avg_margin"] for r in rows}
     assert margins["tammes"] == pytest.approx(margins["aligned"])      # rotation keeps margins
     assert margins["hclm"] >= margins["hclm-paper"]
+    assert "![ablation-nu](ablation-nu.png)" in open(os.path.join(out, "report.md")).read()
     rows = results["Transfer to unseen classes (paper Sec. 5.3)"]
-    assert len(rows) == 5 and rows[-1]["method"] == "mean of 4 splits"
+    # per split the network and LSH on its 4 features (ITQ needs bits <= features), then means
+    assert len(rows) == 4 * 2 + 2 and rows[-2]["method"] == "mean of 4 splits: hclm"
+    assert rows[-1]["method"] == "mean of 4 splits: LSH on q(x)"
+    assert rows[-2]["map_stable"] == pytest.approx(np.mean([r["map_stable"] for r in rows[0:8:2]]))
     # every split has a checkpoint of its own (two splits hold out the same number of classes)
     assert len([f for f in os.listdir(out) if f.startswith("checkpoint-hclm-split")]) == 4
 
 
 def test_protocols_run_from_python_without_the_cli(tiny):
-    rows = ablation(tiny, bits=8, kinds=("random", "hclm", "hadamard"), config=TINY_CONFIG, progress=False)
-    assert [r["method"] for r in rows] == ["random", "hclm", "hadamard"]
+    rows, figures = ablation(tiny, bits=8, kinds=("random", "hclm", "hadamard"), config=TINY_CONFIG,
+                             progress=False)
+    assert [r["method"] for r in rows] == ["random", "hclm", "hadamard"] == list(figures["nu"])
     assert rows[1]["min_dH"] >= rows[0]["min_dH"]
+    assert {"val_code_accuracy", "test_accuracy", "sign_accuracy", "map_expected"} <= set(rows[0])
     rows, figures = supervised(tiny, bits=8, config=TINY_CONFIG, progress=False)
     assert rows[0]["method"] == "hclm" and figures["nu"].shape == (100, 8)
     assert set(figures["curves"]) == {"hclm 8 bits", "LSH 8 bits"}
     rows = transfer(tiny, bits=8, config=TINY_CONFIG, progress=False)
     assert 0 <= rows[-1]["probe_accuracy"] <= 1
     assert 1 <= estimate_epochs(tiny, 0.5, TINY_CONFIG) <= 10_000
+
+
+def test_sign_accuracy_is_the_nearest_proxy_in_hamming_distance(tiny):
+    model, _ = train_network(tiny.x_train, tiny.y_train, "hclm", make_proxies("hclm", 10, 8), TINY_CONFIG,
+                             progress=False)
+    row, _, (nu_q, _) = network_scores(model, tiny)
+    codes = np.where(nu_q >= 0, 1, -1)
+    distances = (codes[:, None, :] != np.where(model.proxies >= 0, 1, -1)[None]).sum(axis=2)
+    assert row["sign_accuracy"] == np.mean(np.argmin(distances, axis=1) == tiny.y_test)
+    assert row["test_accuracy"] == np.mean(np.argmax(nu_q @ model.proxies.T, axis=1) == tiny.y_test)
+    assert row["binarization_error"] == pytest.approx(np.mean(1 - np.abs(nu_q)))
+
+
+@pytest.mark.parametrize("protocol,kwargs", [
+    (supervised, dict(bits=8)), (ablation, dict(bits=8, kinds=("learned", "hclm"))),
+    (saturation, dict(bits=8, scales=(1.0, 8.0))), (transfer, dict(bits=8))])
+def test_every_protocol_over_two_seeds(tiny, protocol, kwargs):
+    result = repeat(protocol, tiny, (0, 1), config=TINY_CONFIG, progress=False, **kwargs)
+    rows = result[0] if isinstance(result, tuple) else result
+    assert all(r["seeds"] == 2 and "map_stable_std" in r for r in rows)
+    assert any(r["map_stable_std"] > 0 for r in rows)                  # the seeds differ
+
+
+def test_saturation_trains_one_network_per_constant_scale(tiny, tmp_path):
+    rows, figures = saturation(tiny, bits=8, scales=(1.0, 8.0), config=TINY_CONFIG, progress=False,
+                               out=str(tmp_path))
+    assert [r["scale"] for r in rows] == [1.0, 8.0] and list(figures["nu"]) == ["s = 1", "s = 8"]
+    assert sorted(os.listdir(tmp_path)) == ["checkpoint-hclm-s1-8-10.npz", "checkpoint-hclm-s8-8-10.npz"]
+    assert rows[0]["binarization_error"] != rows[1]["binarization_error"]
+    with pytest.raises(ValueError, match="scales"):
+        saturation(tiny, scales=(0.0,), config=TINY_CONFIG)
+
+
+def test_saturation_from_the_cli(tmp_path, colour_folder):
+    out = str(tmp_path / "sat")
+    demo.main(["folder", colour_folder, "--bits", "16", "--out", out, *TINY, "--saturation",
+               "--scales", "8,d"])
+    rows = json.load(open(os.path.join(out, "results.json")))["Saturation against the logit scale "
+                                                               "(paper Fig. 4, Eq. 8)"]
+    assert [r["scale"] for r in rows] == [8.0, 16.0]
+    assert {"saturation.png", "saturation-nu.png"} <= set(os.listdir(out))
+    with pytest.raises(SystemExit):
+        demo.main(["folder", colour_folder, "--saturation", "--scales", "2,-1"])
 
 
 def test_shclm_is_assigned_by_the_super_classes(tiny):
@@ -209,10 +261,10 @@ def test_fast_training_options_from_the_cli(tmp_path, colour_folder):
 
 
 def test_repeat_over_seeds_gives_mean_and_spread(tiny):
-    rows = repeat(ablation, tiny, (0, 1), bits=8, kinds=("random", "hclm"), config=TINY_CONFIG,
-                  progress=False)
+    rows, _ = repeat(ablation, tiny, (0, 1), bits=8, kinds=("random", "hclm"), config=TINY_CONFIG,
+                     progress=False)
     single = [ablation(tiny, bits=8, kinds=("random", "hclm"), progress=False,
-                       config=TrainConfig(epochs=1, widths=(4,), batch_size=50, seed=s)) for s in (0, 1)]
+                       config=TrainConfig(epochs=1, widths=(4,), batch_size=50, seed=s))[0] for s in (0, 1)]
     for i, row in enumerate(rows):
         values = [single[s][i]["map_stable"] for s in (0, 1)]
         assert row["seeds"] == 2 and row["method"] == single[0][i]["method"]
