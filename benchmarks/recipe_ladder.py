@@ -51,7 +51,7 @@ RUNGS = [
     ("+ wider: W2,48,M,96,96,M,192 (run 9)", dict(widths=("W2", 48, "M", 96, 96, "M", 192)),
      dict(flip=True), False),
     ("+ deeper, airbench93's shape: W2,64,M,64,128,M,128,128,M,128",
-     dict(widths=("W2", 64, "M", 64, 128, "M", 128, 128, "M", 128)), dict(flip=True), False),
+     dict(widths=("W2", 64, "M", 64, 128, "M", 128, 128, "M", 128)), dict(flip=True), True),
 ]
 
 

@@ -232,10 +232,20 @@ CLI = [  # (argv, fragment of the one error line)
     (["--bits", "2"], "use at least 4 bits"), (["--minutes", "0"], "--minutes"),
     (["--n-train", "0"], "--n-train"), (["--seed", "-1"], "--seed"),
     (["--epochs", "2", "--clean-epochs", "3"], "--clean-epochs"),
+    (["--widths", "W2,8", "--epochs", "2", "--whiten-bias-epochs", "3"], "whiten_bias_epochs must be <= 2"),
     (["--proxies", "learned"], "--proxies"), (["imagenet"], "invalid choice"),
     (["folder"], "folder needs a PATH"), (["folder", "/nonexistent"], "/nonexistent is not a folder"),
     (["cifar10", "--data-dir", __file__], "is a file"),
 ]
+
+
+def test_preset_epoch_counts_shrink_with_fewer_epochs():
+    """The CIFAR preset's clean epochs (2) and whitening-bias epochs (3) are its own choice, not
+    the user's: with --epochs 1 they shrink to 1 instead of failing; given explicitly they fail."""
+    args = demo.parse_args(["cifar10", "--epochs", "1"])
+    assert (args.clean_epochs, args.whiten_bias_epochs) == (1, 1)
+    args = demo.parse_args(["cifar10"])
+    assert (args.epochs, args.clean_epochs, args.whiten_bias_epochs) == (7, 2, 3)
 
 
 @pytest.mark.parametrize("argv,fragment", CLI, ids=[" ".join(a) for a, _ in CLI])
