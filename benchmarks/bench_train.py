@@ -1,8 +1,9 @@
 """Training throughput: ours (NumPy + autograd) against PyTorch (CPU), on two networks.
 
 - reference: conv3x3 32-32, max-pool, 64-64, max-pool, 128 (network.DEFAULT_WIDTHS);
-- default: the CIFAR-10 preset of the demo (W2,48,M,96,96,M,192): a frozen 2x2 patch-whitening
-  convolution (24 channels, trained bias, ReLU), then conv 48, pool, 96-96, pool, 192.
+- default: the CIFAR-10 preset of the demo (W2,64,M,64,128,M,128,128,M,128, airbench93's shape):
+  a frozen 2x2 patch-whitening convolution (24 channels, trained bias, ReLU), then conv 64, pool,
+  64-128, pool, 128-128, pool, 128.
 Each ends in global average pooling, a 48-bit tanh hashing layer and fixed 10-class ±1 proxies;
 batch 128, float32; one step = forward + backward + Nesterov SGD update. Both libraries run
 with 2 threads and are measured alternately in the same run (the machines are shared and
