@@ -66,6 +66,12 @@ RUNGS_100 = [
     ("+ best proxies (coding theory)", {}, dict(flip=True, proxies="best"), False),
     ("+ sHCLM assigned by the 20 super-classes", {}, dict(flip=True, proxies="shclm"), False),
     ("+ wider network 32,M,64,M,128", dict(widths=(32, "M", 64, "M", 128)), dict(flip=True), False),
+    ("+ sHCLM by super-classes and the wider network together", dict(widths=(32, "M", 64, "M", 128)),
+     dict(flip=True, proxies="shclm"), True),
+    ("+ augmentation (shifts by 4, flips)", dict(augment=True), dict(flip=True, proxies="shclm"), True),
+    ("+ twice the epochs", dict(epochs=24), dict(flip=True, proxies="shclm"), True),
+    ("+ Hamming triplet term (lambda 0.1, Eq. 24)", dict(triplet_weight=0.1),
+     dict(flip=True, proxies="shclm"), False),
 ]
 
 LADDERS = {   # name -> (base config, rungs, code length, dataset maker(args))
