@@ -4,14 +4,16 @@ model-selection score) beside the test figures.
 
     python benchmarks/recipe_ladder.py --data-dir ../shared/data [--epochs 4] [--rungs 0,1,2]
     python benchmarks/recipe_ladder.py --ladder synthetic100 [--epochs 12]
+    python benchmarks/recipe_ladder.py --ladder multilabel [--epochs 12]
 
 cifar10 (issue #12): the fast-training techniques on CIFAR-10 at 48 bits. synthetic100 (issue
 #16): what carries the recipe to 100 classes, on make_synthetic(n_classes=100) at 32 bits
-(offline, minutes a rung). Every rung keeps its checkpoints in benchmarks/results/LADDER/runs/
-(not committed) and its row in benchmarks/results/LADDER/results.json, so an interrupted
-ladder continues where it stopped; the table in LADDER/ladder-E-epochs.md is rewritten after
-every rung (text around it is kept). Choices are made on the validation split, never on the
-test columns.
+(offline, minutes a rung). multilabel (issue #14): the same for the multi-label synthetic set,
+one proxy a tag and the loss of Eq. (25), at 32 bits. Every rung keeps its checkpoints in
+benchmarks/results/LADDER/runs/ (not committed) and its row in
+benchmarks/results/LADDER/results.json, so an interrupted ladder continues where it stopped;
+the table in LADDER/ladder-E-epochs.md is rewritten after every rung (text around it is kept).
+Choices are made on the validation split, never on the test columns.
 """
 
 import argparse
@@ -24,7 +26,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from hclm_ref.data import load_cifar, make_synthetic
+from hclm_ref.data import load_cifar, make_synthetic, make_synthetic_multilabel
 from hclm_ref.protocols import supervised
 from hclm_ref.train import TrainConfig
 
@@ -74,9 +76,22 @@ RUNGS_100 = [
      dict(flip=True, proxies="shclm"), False),
 ]
 
+# multi-label (issue #14): the synthetic-multilabel preset (one proxy a tag, Eq. 25), 32 bits;
+# its "val code acc" is the balanced tag accuracy of the codes (model.label_accuracy)
+BASE_ML = replace(BASE_100, scale=8.0, scale_final=None)
+TOP = dict(flip=True, topk=1000)
+RUNGS_ML = [
+    ("the synthetic-multilabel preset (16,M,32,M,64, constant scale 8)", {}, TOP, True),
+    ("+ wider network 32,M,64,M,128", dict(widths=(32, "M", 64, "M", 128)), TOP, True),
+    ("+ augmentation (shifts by 4, flips)", dict(augment=True), TOP, True),
+    ("+ twice the epochs", dict(epochs=24), TOP, True),
+    ("+ sHCLM assigned by tag co-occurrence (Eq. 21)", {}, dict(TOP, proxies="shclm"), False),
+]
+
 LADDERS = {   # name -> (base config, rungs, code length, dataset maker(args))
     "cifar10": (BASE, RUNGS, 48, lambda args: load_cifar("cifar10", args.data_dir)),
     "synthetic100": (BASE_100, RUNGS_100, 32, lambda args: make_synthetic(5000, 1000, n_classes=100)),
+    "multilabel": (BASE_ML, RUNGS_ML, 32, lambda args: make_synthetic_multilabel(5000, 1000)),
 }
 
 
