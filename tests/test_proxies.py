@@ -207,3 +207,13 @@ def test_margins_table_hand_values():
 def test_bad_input_raises_value_error(call, word):
     with pytest.raises(ValueError, match=word):
         call()
+
+
+def test_kept_solutions_are_returned_as_copies():
+    """tammes and hclm_proxies keep their (deterministic) solutions; a caller that writes into
+    the returned array must not change what the next caller gets."""
+    for make in (lambda: tammes(6, 4, seed=3), lambda: hclm_proxies(6, 8, seed=3)):
+        first = make()
+        expected = first.copy()
+        first *= -1
+        np.testing.assert_array_equal(make(), expected)
