@@ -55,7 +55,7 @@ PRESETS = {  # defaults chosen per dataset; every one can be overridden on the c
                   identity_init=True, bn_scale=False, bn_bias_lr=4.0, whiten_bias_epochs=3, topk=None),
 }
 # CIFAR-100: the CIFAR-10 recipe at the paper's code lengths (Table 2); each network's budget is
-# that of CIFAR-10's (about 27 minutes on the 2-core machine); --proxies shclm assigns the
+# that of CIFAR-10's (about 25 minutes of training on the 2-core machine); --proxies shclm assigns the
 # proxies by the 20 super-classes
 PRESETS["cifar100"] = dict(PRESETS["cifar"], bits="16,32,64")
 # multi-label synthetic shapes (issue #14): the synthetic recipe, one code length, mAP also over
