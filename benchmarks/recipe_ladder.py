@@ -74,6 +74,8 @@ RUNGS_100 = [
     ("+ twice the epochs", dict(epochs=24), dict(flip=True, proxies="shclm"), True),
     ("+ Hamming triplet term (lambda 0.1, Eq. 24)", dict(triplet_weight=0.1),
      dict(flip=True, proxies="shclm"), False),
+    ("+ twice the epochs, without augmentation", dict(augment=False), dict(flip=True, proxies="shclm"),
+     False),
 ]
 
 # multi-label (issue #14): the synthetic-multilabel preset (one proxy a tag, Eq. 25), 32 bits;
