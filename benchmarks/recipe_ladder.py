@@ -127,7 +127,7 @@ def main():
     p.add_argument("--ladder", default="cifar10", choices=sorted(LADDERS))
     p.add_argument("--data-dir", default=None)
     p.add_argument("--epochs", type=int, default=None,
-                   help="epochs a rung (default 4 for cifar10, 12 for synthetic100)")
+                   help="epochs a rung (default 4 for cifar10, 12 for the synthetic ladders)")
     p.add_argument("--rungs", default=None, help="comma-separated rung numbers (default all)")
     args = p.parse_args()
     base, rungs, bits, make_dataset = LADDERS[args.ladder]

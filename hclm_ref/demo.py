@@ -219,7 +219,7 @@ def parse_args(argv):
     args = p.parse_args(argv)
     name = "synthetic100" if args.dataset == "synthetic" and args.classes == 100 else args.dataset
     preset = PRESETS.get(name, PRESETS["cifar"])                  # a folder: the CIFAR recipe
-    from_preset = {key for key, value in preset.items() if getattr(args, key, None) is None}
+    from_preset = {key for key in preset if getattr(args, key, None) is None}
     for key in from_preset:
         setattr(args, key, preset[key])
     for key in {"clean_epochs", "whiten_bias_epochs"} & from_preset:     # a preset's, for fewer --epochs

@@ -107,8 +107,8 @@ def retrieval_grid(query_images, query_labels, db_images, db_labels, topk_indice
     grid = Image.new("RGB", (cell_w * (k + 1) + gap, cell_h * nq), "white")
     draw = ImageDraw.Draw(grid)
     for i in range(nq):
-        ok = relevance(np.asarray(query_labels[i:i + 1]), np.asarray(db_labels)[topk_indices[i]])[0]
-        tiles = [(query_images[i], None)] + [(db_images[j], ok[c]) for c, j in enumerate(topk_indices[i])]
+        relevant = relevance(np.asarray(query_labels[i:i + 1]), np.asarray(db_labels)[topk_indices[i]])[0]
+        tiles = [(query_images[i], None)] + [(db_images[j], r) for j, r in zip(topk_indices[i], relevant)]
         for c, (img, ok) in enumerate(tiles):
             x0 = c * cell_w + (gap if c else 0)
             y0 = i * cell_h

@@ -6,9 +6,9 @@ Each takes a Dataset and keyword arguments and returns rows (dicts, one per meth
 length); supervised, ablation and saturation return (rows, figures), the data of their
 figures. demo.py only parses the command line and writes the report. With out=FOLDER every
 network keeps a checkpoint there, so a protocol interrupted at any point continues with
-resume=True. config.seed sets the initialisation, the
-data order and the validation split; proxy_seed the proxies' design (and the transfer splits),
-so that repeat() can run a protocol with several seeds over the same proxies. sHCLM's proxies
+resume=True. config.seed sets the initialisation, the data order and the validation split;
+proxy_seed the proxies' design (and the transfer splits), so that repeat() can run a protocol
+with several seeds over the same proxies. sHCLM's proxies
 are assigned by super-classes where the dataset has them (design_proxies), else by the
 network's own features after its first epoch.
 
@@ -124,13 +124,13 @@ def network_scores(model, ds, *, flip=True, shift=0, topk=None):
 def baseline_codes(bits, q_db, q_query, seed=0):
     """The unsupervised baselines on a network's features: LSH and ITQ fitted on the database
     features q_db (N, p), then both sets hashed. ITQ is left out when bits > p (it rotates a
-    PCA of q). Returns {"LSH on q(x)": (db codes, query codes), "ITQ on q(x)": ...}."""
+    PCA of q). Returns {"LSH": (db codes, query codes), "ITQ": ...}."""
     out = {}
     for name, baseline in (("LSH", LSH(bits, seed=seed)), ("ITQ", ITQ(bits, seed=seed))):
         if name == "ITQ" and bits > q_db.shape[1]:
             continue
         baseline.fit(q_db)
-        out[f"{name} on q(x)"] = baseline.encode(q_db), baseline.encode(q_query)
+        out[name] = baseline.encode(q_db), baseline.encode(q_query)
     return out
 
 
@@ -167,8 +167,8 @@ def supervised(ds, *, bits=(48,), proxies="hclm", config=None, flip=True, shift=
         curves[f"{kind} {d} bits"] = scores
         for name, (bd, bq) in baseline_codes(d, q_d, q_q, config.seed).items():
             res_b = retrieval_scores(bq, ds.y_test, bd, ds.y_train, topk)
-            rows.append({"method": name, "bits": d, **res_b})
-            curves[f"{name.split()[0]} {d} bits"] = res_b
+            rows.append({"method": f"{name} on q(x)", "bits": d, **res_b})
+            curves[f"{name} {d} bits"] = res_b
         if progress:
             say("  ".join(f"{r['method']} {d} bits: mAP@all {r['map_stable']:.4f}"
                           for r in rows if r["bits"] == d))
@@ -275,7 +275,9 @@ def transfer(ds, *, bits=48, proxies="hclm", config=None, flip=True, out=None, r
     (bits,), kind = _check_bits(bits), _check_kind(proxies)
     config = check_config(config or TrainConfig())
     C, rows = check_transfer(ds), []
-    network = kind + (" + triplet" if config.triplet_weight > 0 else "")
+    triplet = config.triplet_weight > 0
+    network = kind + (" + triplet" if triplet else "")
+    by_method = {}                                    # method -> its row of each split
     quarters = np.array_split(np.random.default_rng(proxy_seed).permutation(C), 4)     # fixed splits
     for split, unseen in enumerate(quarters):
         seen = np.setdiff1d(np.arange(C), unseen)
@@ -285,12 +287,12 @@ def transfer(ds, *, bits=48, proxies="hclm", config=None, flip=True, out=None, r
         W = make_proxies(kind, len(seen), bits, seed=proxy_seed)
         model, seconds = train_network(ds.x_train[keep], relabel[ds.y_train[keep]], kind, W, config,
                                        out=out, resume=resume, progress=progress,
-                                       name=f"{kind}{'-triplet' if config.triplet_weight > 0 else ''}"
-                                            f"-split{split + 1}")
+                                       name=f"{kind}{'-triplet' if triplet else ''}-split{split + 1}")
         db, q = np.isin(ds.y_train, unseen), np.isin(ds.y_test, unseen)
         nu_d, q_d = model.encode(ds.x_train[db], flip=flip)
         nu_q, q_q = model.encode(ds.x_test[q], flip=flip)
-        codes = {network: (sign(nu_d), sign(nu_q)), **baseline_codes(bits, q_d, q_q, config.seed)}
+        codes = {network: (sign(nu_d), sign(nu_q)),
+                 **{f"{name} on q(x)": c for name, c in baseline_codes(bits, q_d, q_q, config.seed).items()}}
         for method, (bd, bq) in codes.items():
             probe = LinearProbe().fit(bd, ds.y_train[db])
             row = {"method": f"split {split + 1} (unseen {sorted(unseen.tolist())}): {method}", "bits": bits,
@@ -299,10 +301,10 @@ def transfer(ds, *, bits=48, proxies="hclm", config=None, flip=True, out=None, r
             if method == network:
                 row = _with_warnings({**row, "train_seconds": seconds}, model)
             rows.append(row)
+            by_method.setdefault(method, []).append(row)
         if progress:
             say("  ".join(f"{r['method']}: mAP@all {r['map_stable']:.4f}" for r in rows[-len(codes):]))
-    for method in codes:
-        mine = [r for r in rows if r["method"].endswith(f": {method}")]
+    for method, mine in by_method.items():
         rows.append({"method": f"mean of 4 splits: {method}", "bits": bits,
                      **{k: float(np.mean([r[k] for r in mine])) for k in ("map_stable", "probe_accuracy")}})
     return rows
