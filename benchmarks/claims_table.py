@@ -12,15 +12,18 @@ with its standard deviation when the run had --seeds). The reports, one folder a
     cifar10/                    the default supervised run (one seed)
 
 The exact commands are in each report. A claim whose report is missing is listed as "not run".
-Verdict: with a few seeds a t-test says little, so the rule is plain and conservative — the
-claim holds when the difference in the claimed direction exceeds the sum of the two standard
-deviations, does not hold when it exceeds that sum the other way, and is within noise
-otherwise. A single seed has no spread: any difference decides, and the verdict says so.
+Verdict (hclm_ref.protocols.verdict): with a few seeds a t-test says little, so the rule is
+plain and conservative — the claim holds when the difference in the claimed direction exceeds
+the sum of the two standard deviations, does not hold when it exceeds that sum the other way,
+and is within noise otherwise. A single seed has no spread: any difference decides, and the
+verdict says so.
 """
 
 import argparse
 import json
 import os
+
+from hclm_ref.protocols import verdict
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 ABLATION = ("cifar10-ablation", "Ablation: proxy sets (paper Fig. 3)")
@@ -57,18 +60,6 @@ CLAIMS = [
     ("HCLM codes beat ITQ on the same network's features", "Tables 1-2 (ITQ on AlexNet features)",
      "map_expected", (SUPERVISED, "hclm"), (SUPERVISED, "ITQ on q(x)")),
 ]
-
-
-def verdict(a, sa, b, sb, larger=True):
-    """'holds', 'does not hold' or 'within noise' for the claim a > b (a < b if not larger),
-    given the standard deviations sa, sb (0 for a single seed): the difference must exceed
-    sa + sb in one direction or the other."""
-    diff = (a - b) if larger else (b - a)
-    if diff > sa + sb:
-        return "holds"
-    if -diff > sa + sb:
-        return "does not hold"
-    return "within noise"
 
 
 def find_row(results, report, method):

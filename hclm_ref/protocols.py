@@ -76,6 +76,15 @@ def design_proxies(kind, y, n_bits, *, coarse=None, seed=0):
     return make_proxies(kind, n_classes(y), n_bits, similarity=S, seed=seed), assign
 
 
+def network_config(kind, config, assigned=False):
+    """The configuration train_network trains `kind` with: proxies learned or not, and for a
+    semantic kind not yet `assigned` the assignment by the network's features after epoch 1
+    (which needs a second epoch). Checked: a ValueError says what does not fit."""
+    spec = PROXY_KINDS[kind]
+    return check_config(replace(config, learn_proxies=spec.learned,
+                                semantic_epoch=1 if spec.semantic and not assigned else 0))
+
+
 def train_network(x, y, kind, W, config, *, out=None, resume=False, progress=True, name=None,
                   assigned=False):
     """Train one network on (x, y) with the proxies W of `kind` (PROXY_KINDS decides whether
@@ -83,10 +92,7 @@ def train_network(x, y, kind, W, config, *, out=None, resume=False, progress=Tru
     rows of W already belong to their classes). Its checkpoint is
     out/checkpoint-NAME-BITS-CLASSES.npz (NAME defaults to the kind). Returns
     (HashingModel, training seconds)."""
-    spec = PROXY_KINDS[kind]
-    cfg = replace(config, learn_proxies=spec.learned,
-                  semantic_epoch=1 if spec.semantic and not assigned else 0)
-    ckpt = None
+    cfg, ckpt = network_config(kind, config, assigned), None
     if out:
         os.makedirs(out, exist_ok=True)
         ckpt = os.path.join(out, f"checkpoint-{name or kind}-{W.shape[1]}-{len(W)}.npz")
@@ -203,13 +209,15 @@ def ablation(ds, *, bits=48, kinds=tuple(PROXY_KINDS), config=None, flip=True, o
     """
     (bits,), config = _check_bits(bits), check_config(config or TrainConfig())
     kinds = tuple(_check_kind(k, "kinds") for k in kinds)
-    rows, nus = [], {}
-    for kind in kinds:
+    rows, nus, designs = [], {}, {}
+    for kind in kinds:                        # every design and configuration before any training
         try:
-            W, assigned = design_proxies(kind, ds.y_train, bits, coarse=ds.coarse_train, seed=proxy_seed)
+            designs[kind] = design_proxies(kind, ds.y_train, bits, coarse=ds.coarse_train, seed=proxy_seed)
         except ValueError as err:
             say(f"skipping {kind}: {err}")
             continue
+        network_config(kind, config, designs[kind][1])
+    for kind, (W, assigned) in designs.items():
         model, seconds = train_network(ds.x_train, ds.y_train, kind, W, config, out=out,
                                        resume=resume, progress=progress, assigned=assigned)
         scores, _, (nus[kind], _) = network_scores(model, ds, flip=flip)
@@ -352,6 +360,20 @@ def repeat(protocol, ds, seeds, *, config=None, out=None, **kwargs):
     summary = [_summarise([rows[i] for _, rows in runs], [s for s, _ in runs])
                for i in range(len(runs[0][1]))]
     return (summary, figures) if figures is not None else summary
+
+
+def verdict(a, sa, b, sb, larger=True):
+    """'holds', 'does not hold' or 'within noise' for the claim a > b (a < b if not larger),
+    a and b means over seeds with standard deviations sa and sb (0 for a single seed). With
+    two or three seeds a t-test says little, so the rule is plain and conservative: the
+    difference must exceed sa + sb in one direction or the other (derived in
+    tutorials/10-the-papers-claims-at-our-scale.md)."""
+    diff = (a - b) if larger else (b - a)
+    if diff > sa + sb:
+        return "holds"
+    if -diff > sa + sb:
+        return "does not hold"
+    return "within noise"
 
 
 def _summarise(rows, seeds):

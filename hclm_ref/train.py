@@ -87,6 +87,11 @@ def check_config(cfg):
     check_float(cfg.triplet_margin, "triplet_margin")
     check_int(cfg.clean_epochs, "clean_epochs", 0, cfg.epochs)
     check_int(cfg.semantic_epoch, "semantic_epoch", 0, cfg.epochs)
+    if 0 < cfg.semantic_epoch == cfg.epochs:
+        # proxies assigned after the last epoch would go to classes the network was never trained for
+        raise ValueError(f"semantic_epoch must be below epochs ({cfg.epochs}): the network needs an epoch "
+                         f"to train towards the proxies assigned after epoch {cfg.semantic_epoch}; "
+                         f"sHCLM without super-classes or tags needs at least 2 epochs")
     check_float(cfg.val_fraction, "val_fraction", low=0, high=1, high_open=True)
     check_int(cfg.translate, "translate", 0, 16)
     check_float(cfg.ema, "ema", low=0, high=1, high_open=True)

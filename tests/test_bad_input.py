@@ -138,6 +138,7 @@ CONFIGS = [  # (field, value, message fragment)
     ("scale_final", float("nan"), "scale_final must be"), ("loss", "hinge", "loss must be"),
     ("triplet_weight", float("nan"), "triplet_weight must be"), ("triplet_weight", -1.0, "triplet_weight"),
     ("clean_epochs", 7, "clean_epochs must be <= 6"), ("semantic_epoch", -1, "semantic_epoch must be"),
+    ("semantic_epoch", 6, "semantic_epoch must be below epochs (6)"),
     ("val_fraction", 1.0, "val_fraction must be"), ("seed", -1, "seed must be >= 0"),
     ("widths", (8, 0), "widths must be"), ("widths", ("M",), "start with a conv width"),
     ("bn_bias_lr", 0.0, "bn_bias_lr must be"), ("whiten_bias_epochs", 7, "whiten_bias_epochs must be <= 6"),
@@ -234,6 +235,8 @@ CLI = [  # (argv, fragment of the one error line)
     (["--epochs", "2", "--clean-epochs", "3"], "--clean-epochs"),
     (["--widths", "W2,8", "--epochs", "2", "--whiten-bias-epochs", "3"], "whiten_bias_epochs must be <= 2"),
     (["--proxies", "learned"], "--proxies"), (["imagenet"], "invalid choice"),
+    (["--ablation", "--kinds", "hclm,nope"], "--kinds: unknown proxy kind(s) 'nope'"),
+    (["--ablation", "--kinds", "hclm,hclm"], "--kinds: proxy kinds must be distinct"),
     (["folder"], "folder needs a PATH"), (["folder", "/nonexistent"], "/nonexistent is not a folder"),
     (["cifar10", "--data-dir", __file__], "is a file"),
 ]

@@ -1,4 +1,4 @@
-"""benchmarks/claims_table.py: the verdict rule and the table from reports (issue #13)."""
+"""The verdict rule (protocols.verdict) and benchmarks/claims_table.py's table from reports (issue #13)."""
 
 import json
 import os
@@ -7,13 +7,15 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks"))
 import claims_table  # noqa: E402
 
+from hclm_ref.protocols import verdict  # noqa: E402
+
 
 def test_verdict_needs_the_difference_to_exceed_both_spreads():
-    assert claims_table.verdict(0.80, 0.01, 0.77, 0.01) == "holds"            # 0.03 > 0.02
-    assert claims_table.verdict(0.80, 0.02, 0.77, 0.02) == "within noise"     # 0.03 < 0.04
-    assert claims_table.verdict(0.74, 0.01, 0.77, 0.01) == "does not hold"
-    assert claims_table.verdict(0.10, 0.0, 0.20, 0.0, larger=False) == "holds"   # smaller is better
-    assert claims_table.verdict(0.5, 0.0, 0.5, 0.0) == "within noise"
+    assert verdict(0.80, 0.01, 0.77, 0.01) == "holds"            # 0.03 > 0.02
+    assert verdict(0.80, 0.02, 0.77, 0.02) == "within noise"     # 0.03 < 0.04
+    assert verdict(0.74, 0.01, 0.77, 0.01) == "does not hold"
+    assert verdict(0.10, 0.0, 0.20, 0.0, larger=False) == "holds"   # smaller is better
+    assert verdict(0.5, 0.0, 0.5, 0.0) == "within noise"
 
 
 def test_table_from_reports(tmp_path):

@@ -94,6 +94,18 @@ def test_protocols_run_from_python_without_the_cli(tiny):
     assert 1 <= estimate_epochs(tiny, 0.5, TINY_CONFIG) <= 10_000
 
 
+def test_ablation_refuses_shclm_without_a_second_epoch_before_training_anything(tiny, tmp_path):
+    # without super-classes sHCLM is assigned by the network's features after epoch 1: with one
+    # epoch no network would train towards those proxies, so nothing is trained at all
+    unassigned = tiny._replace(coarse_train=None, coarse_test=None)
+    with pytest.raises(ValueError, match="at least 2 epochs"):
+        ablation(unassigned, bits=8, kinds=("hclm", "shclm"), config=TINY_CONFIG, out=str(tmp_path),
+                 progress=False)
+    assert os.listdir(tmp_path) == []
+    args = demo.parse_args(["--ablation", "--kinds", "hclm, random"])
+    assert args.kinds == ("hclm", "random") and demo.parse_args([]).kinds == tuple(PROXY_KINDS)
+
+
 def test_sign_accuracy_is_the_nearest_proxy_in_hamming_distance(tiny):
     model, _ = train_network(tiny.x_train, tiny.y_train, "hclm", make_proxies("hclm", 10, 8), TINY_CONFIG,
                              progress=False)
