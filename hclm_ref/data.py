@@ -118,9 +118,12 @@ def _placed(rng, m, xx, yy, size, radius=(8, 12)):
     cx, cy = rng.uniform(radius[1] - 1, size - radius[1] + 1, (2, m, 1, 1))
     r = rng.uniform(*radius, (m, 1, 1))
     theta = rng.uniform(0, 2 * np.pi, (m, 1, 1))
-    u = (xx - cx) * np.cos(theta) + (yy - cy) * np.sin(theta)
-    v = -(xx - cx) * np.sin(theta) + (yy - cy) * np.cos(theta)
-    return u, v, r
+    return (*_rotated(xx - cx, yy - cy, theta), r)
+
+
+def _rotated(dx, dy, theta):
+    """Offsets from a shape's centre rotated by theta: the shape's own coordinates (u, v)."""
+    return dx * np.cos(theta) + dy * np.sin(theta), -dx * np.sin(theta) + dy * np.cos(theta)
 
 
 def _hsv_to_rgb(h, s, v):
@@ -164,13 +167,16 @@ MULTILABEL_SHAPE_FREQUENCIES = (0.4, 0.25, 0.17, 0.11, 0.07)
 def make_synthetic_multilabel(n_train=5000, n_test=1000, *, size=32, seed=0):
     """Synthetic multi-label images: one to three shapes an image, each a disk, square,
     triangle, cross or ring (drawn with the skewed MULTILABEL_SHAPE_FREQUENCIES), solid or
-    striped, in a random colour, over the background and clutter of make_synthetic.
+    striped, in a random colour, over the background and clutter of make_synthetic. Each
+    shape has a quadrant of its own (radius 5-7, rotated, anywhere inside it; only the corners
+    of a rotated square or cross reach up to a pixel beyond), so no shape hides another and
+    every tag can be seen. (An earlier version placed the shapes anywhere: a sixth of the first
+    shapes were then more than half covered, tags that the images did not show.)
     Tags: the 10 (shape, fill) pairs of SYNTHETIC_CLASSES, present or not: y (N, 10) multi-hot,
-    at least one tag an image; a shape drawn over another may hide part of it. Relevance in
-    retrieval = sharing a tag (metrics). Deterministic for a seed. Returns a Dataset with
-    multi-hot labels and no super-classes."""
+    at least one tag an image. Relevance in retrieval = sharing a tag (metrics).
+    Deterministic for a seed. Returns a Dataset with multi-hot labels and no super-classes."""
     n_train, n_test = check_int(n_train, "n_train", 1), check_int(n_test, "n_test", 1)
-    size = check_int(size, "size", 24)
+    size = check_int(size, "size", 24)                  # a quadrant must hold a shape of radius 7
     n = n_train + n_test
     check_fits(n * size * size * 3 * 5, f"n_train + n_test = {n} synthetic images")
     rng = np.random.default_rng(seed)
@@ -180,15 +186,17 @@ def make_synthetic_multilabel(n_train=5000, n_test=1000, *, size=32, seed=0):
     n_shapes = rng.integers(1, 4, n)
     for start in range(0, n, 1000):
         idx = np.arange(start, min(n, start + 1000))
-        img = _background(rng, len(idx), xx, yy, size)
+        m = len(idx)
+        img = _background(rng, m, xx, yy, size)
+        quadrants = np.argsort(rng.random((m, 4)), axis=1)[:, :3]       # three different ones
         for j in range(3):
-            kind = rng.choice(5, len(idx), p=MULTILABEL_SHAPE_FREQUENCIES)
-            striped = rng.random(len(idx)) < 0.5
+            kind = rng.choice(5, m, p=MULTILABEL_SHAPE_FREQUENCIES)
+            striped = rng.random(m) < 0.5
             drawn = n_shapes[idx] > j
-            u, v, r = _placed(rng, len(idx), xx, yy, size, radius=(5, 8))
+            u, v, r = _placed_in_quadrant(rng, quadrants[:, j], xx, yy, size)
             mask = _masks_of(kind, u, v, r)
-            colour = rng.uniform(0, 1, (len(idx), 1, 1, 3))
-            stripes = np.sin(2 * np.pi * u / rng.uniform(3.0, 4.5, (len(idx), 1, 1))) > 0
+            colour = rng.uniform(0, 1, (m, 1, 1, 3))
+            stripes = np.sin(2 * np.pi * u / rng.uniform(3.0, 4.5, (m, 1, 1))) > 0
             fill = np.where((striped[:, None, None] & stripes)[..., None], colour * 0.25, colour)
             img = np.where((mask & drawn[:, None, None])[..., None], fill, img)
             tags[idx[drawn], 2 * kind[drawn] + striped[drawn]] = 1
@@ -196,6 +204,17 @@ def make_synthetic_multilabel(n_train=5000, n_test=1000, *, size=32, seed=0):
     images = np.clip(images + rng.normal(0, 0.04, images.shape), 0, 1)
     x = (images * 255).round().astype(np.uint8)
     return Dataset(x[:n_train], tags[:n_train], x[n_train:], tags[n_train:], SYNTHETIC_CLASSES)
+
+
+def _placed_in_quadrant(rng, quadrant, xx, yy, size, radius=(5, 7)):
+    """Like _placed, with each shape inside its quadrant (m,) of the image (0 top left, 1 top
+    right, 2 bottom left, 3 bottom right): (u, v) (m, S, S) and r (m, 1, 1)."""
+    half, m = size // 2, len(quadrant)
+    r = rng.uniform(*radius, (m, 1, 1))
+    cx = (quadrant % 2)[:, None, None] * half + rng.uniform(0, 1, (m, 1, 1)) * (half - 2 * r) + r
+    cy = (quadrant // 2)[:, None, None] * half + rng.uniform(0, 1, (m, 1, 1)) * (half - 2 * r) + r
+    theta = rng.uniform(0, 2 * np.pi, (m, 1, 1))
+    return (*_rotated(xx - cx, yy - cy, theta), r)
 
 
 def _render(rng, y, xx, yy, size):

@@ -174,6 +174,22 @@ def test_the_multilabel_synthetic_set():
     assert freq[0] + freq[1] > 2 * (freq[8] + freq[9])          # disks common, rings rare: skewed
 
 
+def test_multilabel_shapes_keep_to_their_quadrants():
+    # the property that keeps every tag visible: a shape reaches at most one pixel (the corners
+    # of a rotated square: 0.8 r sqrt 2 = 1.13 r) beyond its quadrant, so none covers another
+    from hclm_ref.data import _masks_of, _placed_in_quadrant
+    yy, xx = np.mgrid[0:32, 0:32].astype(np.float32)
+    quadrant = np.repeat(np.arange(4), 200)
+    u, v, r = _placed_in_quadrant(np.random.default_rng(0), quadrant, xx, yy, 32)
+    top, left = 16 * (quadrant // 2)[:, None, None], 16 * (quadrant % 2)[:, None, None]
+    near = (yy >= top - 1) & (yy < top + 17) & (xx >= left - 1) & (xx < left + 17)
+    strictly = (yy >= top) & (yy < top + 16) & (xx >= left) & (xx < left + 16)
+    for kind in range(5):
+        mask = _masks_of(np.full(len(quadrant), kind), u, v, r)
+        assert mask.sum(axis=(1, 2)).min() >= 20 and not (mask & ~near).any()
+        assert (mask & ~strictly).sum() < 0.01 * mask.sum()
+
+
 def _tagged_folder(tmp_path, lines):
     from PIL import Image
     root = tmp_path / "imgs"
