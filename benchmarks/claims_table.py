@@ -1,6 +1,7 @@
 """The paper's claims at our scale (issue #13): one row a claim, filled from committed reports.
 
     python benchmarks/claims_table.py [--results benchmarks/results] > benchmarks/results/claims.md
+    python benchmarks/claims_table.py --links benchmarks/results/     # the README's copy
 
 Each claim compares one number of two rows of a demo report's results.json (mean over seeds,
 with its standard deviation when the run had --seeds). The reports, one folder a protocol:
@@ -76,8 +77,8 @@ def cell(row, key):
     return value + (f" ± {row[key + '_std']:.4f}" if row.get("seeds", 1) > 1 else " (1 seed)")
 
 
-def claims_table(results=RESULTS):
-    """The markdown table, one row a claim."""
+def claims_table(results=RESULTS, links=""):
+    """The markdown table, one row a claim; each row links its reports, as links + FOLDER/report.md."""
     lines = ["| claim | the paper's evidence | ours: claimed side | ours: other side | verdict | report |",
              "|---|---|---|---|---|---|"]
     for claim, evidence, key, (rep_a, method_a), (rep_b, method_b) in CLAIMS:
@@ -89,16 +90,19 @@ def claims_table(results=RESULTS):
         said = verdict(a[key], a.get(key + "_std", 0.0), b[key], b.get(key + "_std", 0.0), larger)
         if min(a.get("seeds", 1), b.get("seeds", 1)) < 2:
             said += " (1 seed: no spread to compare with)"
-        links = " ".join(sorted({f"[{r[0]}]({r[0]}/report.md)" for r in (rep_a, rep_b)}))
+        reports = " ".join(sorted({f"[{r[0]}]({links}{r[0]}/report.md)" for r in (rep_a, rep_b)}))
         lines.append(f"| {claim} | {evidence} | {method_a}: {key} {cell(a, key)} | "
-                     f"{method_b}: {cell(b, key)} | {said} | {links} |")
+                     f"{method_b}: {cell(b, key)} | {said} | {reports} |")
     return "\n".join(lines)
 
 
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--results", default=RESULTS, help="the folder of the protocol reports")
-    print(claims_table(p.parse_args().results))
+    p.add_argument("--links", default="", help="what the reports' links start with (default: relative "
+                   "to the results folder)")
+    args = p.parse_args()
+    print(claims_table(args.results, args.links))
 
 
 if __name__ == "__main__":

@@ -34,6 +34,8 @@ def test_table_from_reports(tmp_path):
     more_binary = by_claim["Fixed proxies make ν more binary than learned ones"]
     assert "| holds |" in more_binary and "0.1400 ± 0.0100" in more_binary
     assert f"[{folder}]({folder}/report.md)" in more_binary
+    assert f"[{folder}](benchmarks/results/{folder}/report.md)" in claims_table.claims_table(
+        str(tmp_path), links="benchmarks/results/")
     assert "| within noise |" in by_claim["HCLM retrieves better than learned proxies"]
     assert "| not run |" in by_claim["HCLM retrieves better than fixed random ±1 proxies"]
     for row in rows:
