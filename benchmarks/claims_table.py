@@ -14,10 +14,10 @@ with its standard deviation when the run had --seeds). The reports, one folder a
 
 The exact commands are in each report. A claim whose report is missing is listed as "not run".
 Verdict (hclm_ref.protocols.verdict): with a few seeds a t-test says little, so the rule is
-plain and conservative — the claim holds when the difference in the claimed direction exceeds
-the sum of the two standard deviations, does not hold when it exceeds that sum the other way,
-and is within noise otherwise. A single seed has no spread: any difference decides, and the
-verdict says so.
+plain — the claim holds when the difference in the claimed direction exceeds the sum of the two
+standard deviations, does not hold when it exceeds that sum the other way, and is within noise
+otherwise; with two seeds a false claim still holds about one time in ten (tutorial 10). A
+single seed has no spread: any difference decides, and the verdict says so.
 """
 
 import argparse

@@ -209,6 +209,8 @@ def ablation(ds, *, bits=48, kinds=tuple(PROXY_KINDS), config=None, flip=True, o
     """
     (bits,), config = _check_bits(bits), check_config(config or TrainConfig())
     kinds = tuple(_check_kind(k, "kinds") for k in kinds)
+    if len(set(kinds)) != len(kinds):
+        raise ValueError(f"kinds must be distinct (one network and one row a proxy set); got {kinds}")
     rows, nus, designs = [], {}, {}
     for kind in kinds:                        # every design and configuration before any training
         try:
@@ -365,9 +367,10 @@ def repeat(protocol, ds, seeds, *, config=None, out=None, **kwargs):
 def verdict(a, sa, b, sb, larger=True):
     """'holds', 'does not hold' or 'within noise' for the claim a > b (a < b if not larger),
     a and b means over seeds with standard deviations sa and sb (0 for a single seed). With
-    two or three seeds a t-test says little, so the rule is plain and conservative: the
-    difference must exceed sa + sb in one direction or the other (derived in
-    tutorials/10-the-papers-claims-at-our-scale.md)."""
+    two or three seeds a t-test says little, so the rule is plain: the difference must exceed
+    sa + sb in one direction or the other. It is not a significance test: with two seeds a
+    claim that is false still "holds" about one time in ten (tutorials/10-the-papers-claims-
+    at-our-scale.md simulates it)."""
     diff = (a - b) if larger else (b - a)
     if diff > sa + sb:
         return "holds"

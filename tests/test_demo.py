@@ -102,6 +102,8 @@ def test_ablation_refuses_shclm_without_a_second_epoch_before_training_anything(
         ablation(unassigned, bits=8, kinds=("hclm", "shclm"), config=TINY_CONFIG, out=str(tmp_path),
                  progress=False)
     assert os.listdir(tmp_path) == []
+    with pytest.raises(ValueError, match="kinds must be distinct"):
+        ablation(tiny, bits=8, kinds=("hclm", "hclm"), config=TINY_CONFIG, progress=False)
     args = demo.parse_args(["--ablation", "--kinds", "hclm, random"])
     assert args.kinds == ("hclm", "random") and demo.parse_args([]).kinds == tuple(PROXY_KINDS)
 
