@@ -277,11 +277,28 @@ def _window_max(windows):
     return out
 
 
+def _window_sum(windows):
+    """Sum over axes 2 and 4 of (N, Ho, k, Wo, k, C) windows, by pairwise adds as in _window_max."""
+    rows = windows[:, :, 0].copy()
+    for i in range(1, windows.shape[2]):
+        rows += windows[:, :, i]                                        # (N, Ho, Wo, k, C)
+    out = rows[:, :, :, 0].copy()
+    for j in range(1, windows.shape[4]):
+        out += rows[:, :, :, j]
+    return out
+
+
 def _window_max_vjp(ans, windows):
-    # the gradient goes to the maximum of each window; tied maxima share it equally
-    share = (windows == ans[:, :, None, :, None, :]).astype(windows.dtype)
-    share /= onp.sum(onp.sum(share, axis=4, keepdims=True), axis=2, keepdims=True)
-    return lambda g: anp.reshape(g, (g.shape[0], g.shape[1], 1, g.shape[2], 1, g.shape[3])) * share
+    # The gradient goes to the maximum of each window; tied maxima share it equally (after a
+    # ReLU a window of zeros is common). g is divided by the number of ties at the pooled
+    # size, a quarter of the windows' for 2x2 pooling, then spread by the 0/1 mask.
+    is_max = (windows == ans[:, :, None, :, None, :]).astype(windows.dtype)
+    ties = _window_sum(is_max)                                          # (N, Ho, Wo, C), >= 1
+
+    def vjp(g):
+        shared = g / ties
+        return anp.reshape(shared, (g.shape[0], g.shape[1], 1, g.shape[2], 1, g.shape[3])) * is_max
+    return vjp
 
 
 defvjp(_window_max, _window_max_vjp)
@@ -365,7 +382,9 @@ def _batch_norm_train_vjp(argnums, ans, args, kwargs):
         g_gamma = inv_std * (channel_dot(g_y, x) - mean * g_beta)           # sum g_y x_hat
         c_hat = (2.0 / m) * g_var / inv_std - (gamma * inv_std / m) * g_gamma
         c_0 = (g_mean - gamma * inv_std * g_beta) / m - mean * inv_std * c_hat
-        g_x = g_y * (gamma * inv_std) + x * (inv_std * c_hat) + c_0
+        g_x = g_y * (gamma * inv_std)
+        g_x += x * (inv_std * c_hat)          # in place on arrays; on autograd boxes a new sum
+        g_x += c_0
         return tuple((g_x, g_gamma, g_beta)[i] for i in argnums)
     return vjp
 
