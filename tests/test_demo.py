@@ -70,7 +70,9 @@ def test_ablation_and_transfer_protocols_from_the_cli(tmp_path, colour_folder):
     margins = {r["method"]: r["avg_margin"] for r in rows}
     assert margins["tammes"] == pytest.approx(margins["aligned"])      # rotation keeps margins
     assert margins["hclm"] >= margins["hclm-paper"]
-    assert "![ablation-nu](ablation-nu.png)" in open(os.path.join(out, "report.md")).read()
+    report = open(os.path.join(out, "report.md")).read()
+    assert "![ablation-nu](ablation-nu.png)" in report
+    assert "the database is the unseen quarter's training images" in report
     rows = results["Transfer to unseen classes (paper Sec. 5.3)"]
     # per split the network and LSH on its 4 features (ITQ needs bits <= features), then means
     assert len(rows) == 4 * 2 + 2 and rows[-2]["method"] == "mean of 4 splits: hclm"
