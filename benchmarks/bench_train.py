@@ -128,6 +128,15 @@ def compare(name, widths, x, y, W, args):
     return ours
 
 
+def cpu_model():
+    """The CPU's model name from /proc/cpuinfo (Linux), else what platform knows."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or platform.machine()
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=5)
@@ -143,7 +152,7 @@ def main():
         torch_version = torch.__version__
     except ImportError:
         torch_version = None
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python "
+    print(f"machine: {cpu_model()}, {os.cpu_count()} cores, Python "
           f"{platform.python_version()}, NumPy {np.__version__}, "
           f"PyTorch {torch_version or 'not installed (comparison skipped)'}; "
           f"batch {BATCH}, {BITS} bits, float32")
