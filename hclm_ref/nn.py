@@ -264,28 +264,22 @@ def _pool_windows(x, size, stride):
     return anp.transpose(cols, (0, 1, 3, 2, 4, 5))
 
 
+def _window_reduce(windows, op):
+    """op (numpy.maximum or numpy.add) over axes 2 and 4 of (N, Ho, k, Wo, k, C) windows:
+    (N, Ho, Wo, C). Pairwise over slices: numpy's reductions over short strided axes are 4x slower."""
+    rows = windows[:, :, 0]
+    for i in range(1, windows.shape[2]):
+        rows = op(rows, windows[:, :, i])                               # (N, Ho, Wo, k, C)
+    out = rows[:, :, :, 0]
+    for j in range(1, windows.shape[4]):
+        out = op(out, rows[:, :, :, j])
+    return out
+
+
 @primitive
 def _window_max(windows):
     """Max over axes 2 and 4 of (N, Ho, k, Wo, k, C) windows: (N, Ho, Wo, C)."""
-    # pairwise maxima of slices: numpy's max over short strided axes is 4x slower
-    rows = windows[:, :, 0]
-    for i in range(1, windows.shape[2]):
-        rows = onp.maximum(rows, windows[:, :, i])                      # (N, Ho, Wo, k, C)
-    out = rows[:, :, :, 0]
-    for j in range(1, windows.shape[4]):
-        out = onp.maximum(out, rows[:, :, :, j])
-    return out
-
-
-def _window_sum(windows):
-    """Sum over axes 2 and 4 of (N, Ho, k, Wo, k, C) windows, by pairwise adds as in _window_max."""
-    rows = windows[:, :, 0].copy()
-    for i in range(1, windows.shape[2]):
-        rows += windows[:, :, i]                                        # (N, Ho, Wo, k, C)
-    out = rows[:, :, :, 0].copy()
-    for j in range(1, windows.shape[4]):
-        out += rows[:, :, :, j]
-    return out
+    return _window_reduce(windows, onp.maximum)
 
 
 def _window_max_vjp(ans, windows):
@@ -293,7 +287,7 @@ def _window_max_vjp(ans, windows):
     # ReLU a window of zeros is common). g is divided by the number of ties at the pooled
     # size, a quarter of the windows' for 2x2 pooling, then spread by the 0/1 mask.
     is_max = (windows == ans[:, :, None, :, None, :]).astype(windows.dtype)
-    ties = _window_sum(is_max)                                          # (N, Ho, Wo, C), >= 1
+    ties = _window_reduce(is_max, onp.add)                              # (N, Ho, Wo, C), >= 1
 
     def vjp(g):
         shared = g / ties
