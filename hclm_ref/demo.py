@@ -345,16 +345,16 @@ def _write_atomically(path, text):
 
 def write_report(args, argv, sections, figs, elapsed):
     relevant = "sharing a tag" if args.tagged else "same class"
-    top = f" mAP@top N runs over the first N = {args.topk} of each ranking." if args.topk else ""
+    notes = f" mAP@top N runs over the first N = {args.topk} of each ranking." if args.topk else ""
     if args.transfer:
-        top += (" In the transfer rows (Sec. 5.3) each network trains on 3/4 of the classes, the database"
-                " is the unseen quarter's training images and the queries are their test images.")
+        notes += (" In the transfer rows (Sec. 5.3) each network trains on 3/4 of the classes, the database"
+                  " is the unseen quarter's training images and the queries are their test images.")
     lines = [f"# hclm_ref demo: {args.dataset}", "",
              f"Command: `python -m hclm_ref.demo {' '.join(argv)}` — {elapsed / 60:.1f} min in all.", "",
              f"Protocol: queries = test set, database = training set, relevant = {relevant}, ranking by "
-             f"Hamming distance.{top} mAP@all (stable) breaks distance ties by database index; the tie-aware "
-             "mAP is the exact expectation over random orders within ties. P@r<=2 counts a query with "
-             "nothing within radius 2 as precision 0.", ""]
+             f"Hamming distance.{notes} mAP@all (stable) breaks distance ties by database index; the "
+             "tie-aware mAP is the exact expectation over random orders within ties. P@r<=2 counts a query "
+             "with nothing within radius 2 as precision 0.", ""]
     problems = [f"- {r['method']} ({r['bits']} bits): {w}" for _, rows in sections for r in rows
                 for w in r.get("warnings", ())]
     if problems:
