@@ -161,6 +161,70 @@ def test_batch_norm_with_fused_relu():
                 modes=["rev"], order=2)(x, gamma, beta)
 
 
+def _bn_reference(x, gamma, beta, rectify):
+    """Batch norm in plain autograd.numpy, differentiated by autograd's own rules."""
+    mean = anp.mean(x, axis=(0, 1, 2))
+    y = (x - mean) / anp.sqrt(anp.mean((x - mean) ** 2, axis=(0, 1, 2)) + nn.BN_EPS) * gamma + beta
+    return anp.maximum(y, 0) if rectify else y
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_layers_in_blocks_of_the_batch_on_any_number_of_threads(monkeypatch, threads):
+    """Batch norm, max-pool and ReLU, forward and VJP, in blocks of 2, 2 and 1 images on one to
+    three threads: equal to one block, to plain autograd.numpy (batch norm, mean and variance
+    merged from the blocks' moments) and to the whole-array route that second-order gradients
+    take, and bit for bit the same on any number of threads."""
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((5, 4, 6, 3)) * 3 + 2
+    gamma, beta = rng.standard_normal(3), rng.standard_normal(3)
+    g = rng.standard_normal(x.shape)
+    one_block = _blocked_layers(x, gamma, beta, g)
+    monkeypatch.setattr(nn, "_BLOCK_FLOATS", 2 * 4 * 6 * 3)
+    monkeypatch.setattr(nn, "_THREADS", threads)
+    assert [b.stop - b.start for b in nn._batch_blocks(x)] == [2, 2, 1]
+    blocks = _blocked_layers(x, gamma, beta, g)
+    for a, b in zip(one_block, blocks):
+        np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-12)
+    monkeypatch.setattr(nn, "_THREADS", 1)
+    for a, b in zip(_blocked_layers(x, gamma, beta, g), blocks):
+        np.testing.assert_array_equal(b, a)
+    for i, rectify in enumerate((False, True)):
+        y, mean, var, g_x, g_gamma, g_beta = blocks[6 * i:6 * i + 6]
+        np.testing.assert_allclose(mean, x.mean(axis=(0, 1, 2)), rtol=1e-12)
+        np.testing.assert_allclose(var, x.var(axis=(0, 1, 2)), rtol=1e-12)
+        np.testing.assert_allclose(y, _bn_reference(x, gamma, beta, rectify), rtol=1e-12, atol=1e-12)
+        def loss(x, gm, bt, rectify=rectify):
+            return anp.sum(g * _bn_reference(x, gm, bt, rectify))
+        expected = grad(loss, (0, 1, 2))(x, gamma, beta)
+        for got, want in zip((g_x, g_gamma, g_beta), expected):
+            np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
+        sums = nn._bn_vjp_sums(g, y, x, rectify)                    # the whole-array route
+        masked = nn._bn_vjp_sums_in_blocks(g, y, x, rectify)
+        for a, b in zip(sums, masked):
+            np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(nn._bn_vjp_affine_in_blocks(masked[2], x, gamma, beta, var),
+                                   nn._bn_vjp_affine(sums[2], x, gamma, beta, var), rtol=1e-12)
+    pooled, g_pool, relu, g_relu = blocks[12:]
+    np.testing.assert_array_equal(pooled, naive.pool2d_naive(x, 2, 2, np.max))
+    np.testing.assert_array_equal(g_pool, nn._to_maxima(g[:, :2, :3], nn._pool_windows(x, 2, 2), pooled))
+    np.testing.assert_allclose(g_pool.sum(axis=(2, 4)), g[:, :2, :3], rtol=1e-12)   # all of g, to the maxima
+    np.testing.assert_array_equal(relu, np.maximum(x - 2, 0))
+    np.testing.assert_array_equal(g_relu, g * (x > 2))
+
+
+def _blocked_layers(x, gamma, beta, g):
+    """Outputs and VJPs, on plain arrays, of the layers that run in blocks of the batch."""
+    out = []
+    for rectify in (False, True):
+        ans = nn.batch_norm_train(x, gamma, beta, rectify)
+        vjp = nn._batch_norm_train_vjp((0, 1, 2), ans, (x, gamma, beta, rectify), {})
+        out += [*ans, *vjp((g, 0 * gamma, 0 * gamma))]
+    windows = nn._pool_windows(x, 2, 2)
+    pooled = nn._window_max(windows)
+    out += [pooled, nn._window_max_vjp(pooled, windows)(g[:, :2, :3])]
+    return out + [nn.relu(x - 2), grad(lambda x: anp.sum(nn.relu(x - 2) * g))(x)]
+
+
 def test_relu_and_hashing_layer_gradients():
     rng = np.random.default_rng(5)
     check_grads(nn.relu, modes=["rev"], order=2)(rng.standard_normal((3, 4)))
