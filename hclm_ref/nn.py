@@ -514,13 +514,15 @@ def _bn_vjp_affine(g_y, x, a, c_x, c_0):
 
 def _bn_vjp_sums_in_blocks(g_y, y, x, rectify):
     """As _bn_vjp_sums; the masked g_y is a new array, which _bn_vjp_affine_in_blocks overwrites."""
-    def mask(b, out):
+    masked = onp.empty_like(g_y)
+
+    def sums(b):
         if rectify:
-            onp.multiply(g_y[b], y[b] > 0, out=out)
+            onp.multiply(g_y[b], y[b] > 0, out=masked[b])
         else:
-            out[...] = g_y[b]
-    masked = _assemble(mask, g_y)
-    parts = _in_blocks(lambda b: (channel_sum(masked[b]), channel_dot(masked[b], x[b])), x)
+            masked[b] = g_y[b]
+        return channel_sum(masked[b]), channel_dot(masked[b], x[b])        # still in cache
+    parts = _in_blocks(sums, x)
     return sum(p[0] for p in parts), sum(p[1] for p in parts), masked
 
 
