@@ -35,18 +35,22 @@ def test_conv_adjoints(k, stride, padding):
                                rtol=1e-12)
 
 
+@pytest.mark.parametrize("cin,cout", [(2, 4), (2, 5)])
 @pytest.mark.parametrize("k,padding", [(3, 1), (3, 0), (3, 2), (5, 2), (1, 0)])
-def test_conv_backward_fast_path_equals_the_adjoints(k, padding):
-    # first order, both gradients: one im2col of g (nn._conv2d_backward) vs the two adjoints
+def test_conv_backward_fast_paths_equal_the_adjoints(k, padding, cin, cout):
+    # first order, both gradients from one im2col, of g or of x (nn._conv2d_backward takes the
+    # second for cout > 2 cin), vs the two adjoints and vs autograd through them
     rng = np.random.default_rng(k + 10 * padding)
-    x, Wt = rng.standard_normal((3, 7, 6, 2)), rng.standard_normal((k, k, 2, 4))
+    x, Wt = rng.standard_normal((3, 7, 6, cin)), rng.standard_normal((k, k, cin, cout))
     g = rng.standard_normal(nn.conv2d(x, Wt, padding=padding).shape)
-    dx, dW = nn._conv2d_backward(g, x, Wt, padding)
-    np.testing.assert_allclose(dx, nn.conv2d_transpose(g, Wt, x.shape, 1, padding), rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(dW, nn.conv2d_kernel_grad(x, g, Wt.shape, 1, padding), rtol=1e-12, atol=1e-12)
+    adjoints = (nn.conv2d_transpose(g, Wt, x.shape, 1, padding),
+                nn.conv2d_kernel_grad(x, g, Wt.shape, 1, padding))
+    for route in (nn._conv2d_backward_from_g, nn._conv2d_backward_from_x):
+        for got, want in zip(route(g, x, Wt, padding), adjoints):
+            np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
     G = grad(lambda x, w: anp.sum(nn.conv2d(x, w, padding=padding) * g), (0, 1))(x, Wt)
-    np.testing.assert_allclose(G[0], dx, rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(G[1], dW, rtol=1e-12, atol=1e-12)
+    for got, want in zip(G, adjoints):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
 
 
 def test_conv_in_batch_slices_equals_whole(monkeypatch):
