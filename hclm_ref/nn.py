@@ -23,6 +23,8 @@ from autograd.extend import defvjp, defvjp_argnums, primitive
 from autograd.tracer import getval, isbox
 from numpy.lib.stride_tricks import sliding_window_view
 
+from ._blas import one_blas_thread
+
 BN_EPS = 1e-5
 BN_MOMENTUM = 0.1
 
@@ -101,30 +103,103 @@ defvjp(matmul, lambda ans, A, B: lambda g: matmul(g, B.T),
        lambda ans, A, B: lambda g: matmul(A.T, g))
 
 
+# ------------------------------------------------- elementwise work, in blocks, on every core
+#
+# NumPy runs each elementwise operation as one pass over whole arrays, on one core: batch
+# norm's VJP, a chain of ten such operations on 16 MB activations, reads and writes main
+# memory ten times while the other core waits. Over slices of the batch of about 1 MB the
+# chain's temporaries stay in cache, and the slices are shared between threads (NumPy
+# releases the GIL inside its loops): batch norm and max-pooling, forward and backward, take
+# 2-4x less time on 128 CIFAR images with 32 channels. Results come back in block order, so
+# whatever is summed over blocks does not depend on the number of threads or their timing.
+
+_BLOCK_FLOATS = 2 ** 18
+_THREADS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+_workers = None                                     # the thread pool, made on first use
+
+
+def _forget_workers():
+    global _workers
+    _workers = None
+
+
+if hasattr(os, "register_at_fork"):                 # a forked child has none of the threads
+    os.register_at_fork(after_in_child=_forget_workers)
+
+
+def _batch_blocks(x):
+    """Slices of x's first axis holding about _BLOCK_FLOATS entries each (at least one item)."""
+    step = max(1, _BLOCK_FLOATS // max(1, x[0].size))
+    return [slice(start, min(start + step, len(x))) for start in range(0, len(x), step)]
+
+
+def _in_blocks(fn, x, blocks=None):
+    """[fn(b) for b in blocks] (by default _batch_blocks(x)): the blocks are dealt round-robin
+    to _THREADS runs, one run on this thread and the others on worker threads."""
+    global _workers
+    blocks = _batch_blocks(x) if blocks is None else blocks
+    runs = [blocks[i::_THREADS] for i in range(min(_THREADS, len(blocks)))]
+    if len(runs) == 1:
+        return [fn(b) for b in blocks]
+    if _workers is None:
+        _workers = ThreadPoolExecutor(_THREADS - 1, thread_name_prefix="hclm_ref.nn")
+    others = [_workers.submit(lambda run=run: [fn(b) for b in run]) for run in runs[1:]]
+    results = [[fn(b) for b in runs[0]]] + [f.result() for f in others]
+    return [results[i % len(runs)][i // len(runs)] for i in range(len(blocks))]
+
+
+def _assemble(fill, like, dtype=None):
+    """An array shaped like `like` (dtype: like's by default) whose first-axis blocks b are
+    written by fill(b, out[b]), in _in_blocks."""
+    out = onp.empty(like.shape, dtype or like.dtype)
+    _in_blocks(lambda b: fill(b, out[b]), like)
+    return out
+
+
 # ------------------------------------------------------------------------- convolution
 #
 # A convolution is im2col followed by one matrix product, but the im2col matrix is 9x the
 # image (150 MB for 128 CIFAR images with 32 channels): written to memory and read back, it
-# costs more than the product. So conv2d and its two adjoints run over slices of the batch
-# whose patches fill about 4 MB, which stay in cache between im2col and the product.
+# costs more than the product. So conv2d and its two adjoints work on blocks of the batch
+# whose patches fill about 2 MB, and each block's im2col and products run on one core
+# (_in_conv_blocks): the blocks are shared between threads of ours, as for batch norm, and
+# each product runs on one BLAS thread (hclm_ref/_blas.py), reading the patches its own core
+# has just written. Splitting each product between the cores instead, the training step ran
+# at 0.39-0.40x PyTorch's speed against 0.68x this way (benchmarks/bench_train.py, the two
+# alternated twice on the same machine): more so when the machine is busy.
 
-_CHUNK_FLOATS = 2 ** 20
+_CHUNK_FLOATS = 2 ** 19
+
+
+def _conv_blocks(x, kh, kw, stride, padding):
+    """Slices of x's batch whose im2col rows hold about _CHUNK_FLOATS entries (at least one image)."""
+    N, H, W, C = x.shape
+    floats_per_image = _out_size(H, kh, stride, padding) * _out_size(W, kw, stride, padding) * kh * kw * C
+    step = max(1, _CHUNK_FLOATS // floats_per_image)
+    return [slice(start, min(start + step, N)) for start in range(0, N, step)]
 
 
 def _patch_rows(x, kh, kw, stride, padding):
-    """Yield (batch slice, its im2col rows (n*Ho*Wo, kh*kw*C)), slices of about
-    _CHUNK_FLOATS patch entries each. The slices are padded in one reused buffer whose
-    border stays zero, so only their interiors are copied."""
-    N, H, W, C = x.shape
-    Hp, Wp = H + 2 * padding, W + 2 * padding
-    floats_per_image = _out_size(Hp, kh, stride, 0) * _out_size(Wp, kw, stride, 0) * kh * kw * C
-    step = max(1, _CHUNK_FLOATS // floats_per_image)
-    xp = onp.zeros((min(step, N), Hp, Wp, C), x.dtype)
-    for start in range(0, N, step):
-        b = slice(start, min(start + step, N))
-        n = b.stop - b.start
-        xp[:n, padding:padding + H, padding:padding + W] = x[b]
-        yield b, im2col(xp[:n], kh, kw, stride, 0).reshape(-1, kh * kw * C)
+    """The im2col rows (n*Ho*Wo, kh*kw*C) of a block x (n, H, W, C)."""
+    return im2col(_pad(x, padding), kh, kw, stride, 0).reshape(-1, kh * kw * x.shape[3])
+
+
+def _in_conv_blocks(fn, x, kh, kw, stride, padding):
+    """[fn(b) for b in _conv_blocks(...)], in _in_blocks with one BLAS thread per product; where
+    the BLAS's thread count cannot be set, on this thread alone, the BLAS using every core."""
+    blocks = _conv_blocks(x, kh, kw, stride, padding)
+    with one_blas_thread() as alone:
+        if alone:
+            return _in_blocks(fn, x, blocks)
+        return [fn(b) for b in blocks]
+
+
+def _summed(parts):
+    """The sum of a list of arrays in list order (block order: the same on any number of threads)."""
+    total = parts[0].copy()
+    for part in parts[1:]:
+        total += part
+    return total
 
 
 @primitive
@@ -132,14 +207,17 @@ def conv2d(x, W, stride=1, padding=0):
     """Convolution (cross-correlation) of x (N, H, W, Cin) with W (kh, kw, Cin, Cout).
 
     y[n, i, j, o] = sum_{a, b, c} x_pad[n, i*stride + a, j*stride + b, c] W[a, b, c, o]
-    Returns (N, Ho, Wo, Cout): im2col(x) @ W, a slice of the batch at a time.
+    Returns (N, Ho, Wo, Cout): im2col(x) @ W, a block of the batch at a time.
     """
     kh, kw, cin, cout = W.shape
     N, H, Wd, _ = x.shape
     y = onp.empty((N, _out_size(H, kh, stride, padding), _out_size(Wd, kw, stride, padding), cout),
                   onp.result_type(x, W))
-    for b, rows in _patch_rows(x, kh, kw, stride, padding):
-        onp.dot(rows, W.reshape(-1, cout), out=y[b].reshape(rows.shape[0], cout))
+    W_rows = W.reshape(-1, cout)
+
+    def product(b):
+        onp.dot(_patch_rows(x[b], kh, kw, stride, padding), W_rows, out=y[b].reshape(-1, cout))
+    _in_conv_blocks(product, x, kh, kw, stride, padding)
     return y
 
 
@@ -176,10 +254,9 @@ def conv2d_kernel_grad(x, g, kernel_shape, stride=1, padding=0):
     g (N, Ho, Wo, Cout).
     """
     kh, kw, cin, cout = kernel_shape
-    dW = onp.zeros((kh * kw * cin, cout), onp.result_type(x, g))
-    for b, rows in _patch_rows(x, kh, kw, stride, padding):
-        dW += onp.dot(rows.T, g[b].reshape(-1, cout))
-    return dW.reshape(kernel_shape)
+    parts = _in_conv_blocks(lambda b: onp.dot(_patch_rows(x[b], kh, kw, stride, padding).T,
+                                              g[b].reshape(-1, cout)), x, kh, kw, stride, padding)
+    return _summed(parts).reshape(kernel_shape)
 
 
 def _conv2d_backward(g, x, W, padding):
@@ -197,13 +274,14 @@ def _conv2d_backward_from_x(g, x, W, padding):
     kh, kw, cin, cout = W.shape
     W_t = W.reshape(-1, cout).T
     dx = onp.empty(x.shape, onp.result_type(g, W))
-    dW = onp.zeros((kh * kw * cin, cout), onp.result_type(x, g))
-    for b, rows in _patch_rows(x, kh, kw, 1, padding):
+
+    def gradients(b):
         g_rows = g[b].reshape(-1, cout)
-        dW += onp.dot(rows.T, g_rows)
         cols = onp.dot(g_rows, W_t).reshape(g[b].shape[:3] + (-1,))
         dx[b] = col2im(cols, dx[b].shape, kh, kw, 1, padding)
-    return dx, dW.reshape(W.shape)
+        return onp.dot(_patch_rows(x[b], kh, kw, 1, padding).T, g_rows)
+    parts = _in_conv_blocks(gradients, x, kh, kw, 1, padding)
+    return dx, _summed(parts).reshape(W.shape)
 
 
 def _conv2d_backward_from_g(g, x, W, padding):
@@ -213,10 +291,12 @@ def _conv2d_backward_from_g(g, x, W, padding):
     kh, kw, cin, cout = W.shape
     flipped = _flipped(W).reshape(-1, cin)
     dx = onp.empty(x.shape, onp.result_type(g, W))
-    dW = onp.zeros((cin, kh * kw * cout), onp.result_type(x, g))
-    for b, rows in _patch_rows(g, kh, kw, 1, kh - 1 - padding):
+
+    def gradients(b):
+        rows = _patch_rows(g[b], kh, kw, 1, kh - 1 - padding)
         onp.dot(rows, flipped, out=dx[b].reshape(rows.shape[0], cin))
-        dW += onp.dot(x[b].reshape(-1, cin).T, rows)
+        return onp.dot(x[b].reshape(-1, cin).T, rows)
+    dW = _summed(_in_conv_blocks(gradients, g, kh, kw, 1, kh - 1 - padding))
     return dx, onp.ascontiguousarray(dW.reshape(cin, kh, kw, cout)[:, ::-1, ::-1].transpose(1, 2, 0, 3))
 
 
@@ -247,63 +327,24 @@ defvjp(conv2d_kernel_grad,
        lambda ans, x, g, shape, stride=1, padding=0: lambda h: conv2d(x, h, stride, padding))
 
 
-# ------------------------------------------------- elementwise work, in blocks, on every core
-#
-# NumPy runs each elementwise operation as one pass over whole arrays, on one core: batch
-# norm's VJP, a chain of ten such operations on 16 MB activations, reads and writes main
-# memory ten times while the other core waits. Over slices of the batch of about 1 MB the
-# chain's temporaries stay in cache, and the slices are shared between threads (NumPy
-# releases the GIL inside its loops): batch norm and max-pooling, forward and backward, take
-# 2-4x less time on 128 CIFAR images with 32 channels. Results come back in block order, so
-# whatever is summed over blocks does not depend on the number of threads or their timing.
-
-_BLOCK_FLOATS = 2 ** 18
-_THREADS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-_workers = None                                     # the thread pool, made on first use
-
-
-def _forget_workers():
-    global _workers
-    _workers = None
-
-
-if hasattr(os, "register_at_fork"):                 # a forked child has none of the threads
-    os.register_at_fork(after_in_child=_forget_workers)
-
-
-def _batch_blocks(x):
-    """Slices of x's first axis holding about _BLOCK_FLOATS entries each (at least one item)."""
-    step = max(1, _BLOCK_FLOATS // max(1, x[0].size))
-    return [slice(start, min(start + step, len(x))) for start in range(0, len(x), step)]
-
-
-def _in_blocks(fn, x):
-    """[fn(b) for b in _batch_blocks(x)]: the blocks are dealt round-robin to _THREADS runs,
-    one run on this thread and the others on worker threads."""
-    global _workers
-    blocks = _batch_blocks(x)
-    runs = [blocks[i::_THREADS] for i in range(min(_THREADS, len(blocks)))]
-    if len(runs) == 1:
-        return [fn(b) for b in blocks]
-    if _workers is None:
-        _workers = ThreadPoolExecutor(_THREADS - 1, thread_name_prefix="hclm_ref.nn")
-    others = [_workers.submit(lambda run=run: [fn(b) for b in run]) for run in runs[1:]]
-    results = [[fn(b) for b in runs[0]]] + [f.result() for f in others]
-    return [results[i % len(runs)][i // len(runs)] for i in range(len(blocks))]
-
-
-def _assemble(fill, like, dtype=None):
-    """An array shaped like `like` (dtype: like's by default) whose first-axis blocks b are
-    written by fill(b, out[b]), in _in_blocks."""
-    out = onp.empty(like.shape, dtype or like.dtype)
-    _in_blocks(lambda b: fill(b, out[b]), like)
-    return out
-
-
 def _boxed(*values):
     """Whether any value is an autograd box: a VJP being differentiated again (second-order
     gradients), which must run as one ordinary expression on whole arrays for autograd to trace."""
     return any(isbox(v) for v in values)
+
+
+def _tiled(v, x):
+    """The per-channel vector v (C,) repeated to the shape of x's largest block (_batch_blocks);
+    block b uses its first len(x[b]) items (_fit). NumPy runs an operation on two arrays of one
+    shape as a single loop, but restarts it for every row of a broadcast operand: with v
+    broadcast, a product over a 1 MB block takes 1.6x as long."""
+    first = _batch_blocks(x)[0]
+    return onp.ascontiguousarray(onp.broadcast_to(v, (first.stop,) + x.shape[1:]))
+
+
+def _fit(tiled, block):
+    """The first len(block) items of a _tiled vector, to pair with that block."""
+    return tiled[:len(block)]
 
 
 def _rows(x):
@@ -314,31 +355,17 @@ def _rows(x):
     return x.reshape(-1, pixels * x.shape[-1])
 
 
-def _tiled(v, x):
-    """The per-channel vector v (C,) repeated to the shape of x's largest block (_batch_blocks);
-    block b uses its first len(x[b]) items (_fit). NumPy runs an operation on two arrays of one
-    shape as a single loop, but restarts it for every row of a broadcast operand: with v
-    broadcast even along rows of W*C, a product over a 1 MB block takes 1.6x as long."""
-    first = _batch_blocks(x)[0]
-    return onp.ascontiguousarray(onp.broadcast_to(v, (first.stop,) + x.shape[1:]))
-
-
-def _fit(tiled, block):
-    """The first len(block) items of a _tiled vector (or of _zeros_like_blocks), to pair with that block."""
-    return tiled[:len(block)]
+def _block_channel_sum(x):
+    """Sum over all axes but the last of one block (n, ..., C), without BLAS (whose own threads
+    would compete with _in_blocks' for the cores): the rows of _rows(x) are summed first, so
+    NumPy adds W*C entries at a time, then their W pixels."""
+    return _rows(x).sum(axis=0).reshape(-1, x.shape[-1]).sum(axis=0)
 
 
 def _zeros_like_blocks(x):
     """Zeros shaped like x's largest block, for max(x, 0): NumPy's maximum runs 4x slower
     against the scalar 0 than against an array of zeros."""
     return onp.zeros((_batch_blocks(x)[0].stop,) + x.shape[1:], x.dtype)
-
-
-def _block_channel_sum(x):
-    """Sum over all axes but the last of one block (n, ..., C), without BLAS (whose own threads
-    would compete with _in_blocks' for the cores): the rows of _rows(x) are summed first, so
-    NumPy adds W*C entries at a time, then their W pixels."""
-    return _rows(x).sum(axis=0).reshape(-1, x.shape[-1]).sum(axis=0)
 
 
 # ------------------------------------------------------- pooling, ReLU, batch norm

@@ -1,12 +1,14 @@
 """Layers: gradient checks (order 2), the im2col/col2im adjoint, naive loop references."""
 
+import contextlib
+
 import autograd.numpy as anp
 import numpy as np
 import pytest
 from autograd import grad
 from autograd.test_util import check_grads
 
-from hclm_ref import naive, network, nn
+from hclm_ref import _blas, naive, network, nn
 
 
 @pytest.mark.parametrize("H,W,k,stride,padding", [(5, 5, 3, 1, 1), (6, 5, 3, 2, 1), (7, 7, 3, 2, 0),
@@ -53,17 +55,56 @@ def test_conv_backward_fast_paths_equal_the_adjoints(k, padding, cin, cout):
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
 
 
-def test_conv_in_batch_slices_equals_whole(monkeypatch):
-    # slices of one image, several images, and a last slice shorter than the others
+def _conv_outputs(x, Wt, g):
+    """conv2d, its kernel gradient and both first-order backward routes, on plain arrays."""
+    return (nn.conv2d(x, Wt, padding=1), nn.conv2d_kernel_grad(x, g, Wt.shape, 1, 1),
+            *nn._conv2d_backward_from_g(g, x, Wt, 1), *nn._conv2d_backward_from_x(g, x, Wt, 1))
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_conv_in_blocks_of_the_batch_on_any_number_of_threads(monkeypatch, threads):
+    """Blocks of one image, and of two images with a shorter last block, on one to three
+    threads, with one BLAS thread or (where its thread count cannot be set) on this thread
+    alone: equal to one block, and bit for bit the same on any number of threads."""
     rng = np.random.default_rng(4)
     x, Wt = rng.standard_normal((5, 6, 6, 3)), rng.standard_normal((3, 3, 3, 4))
     g = rng.standard_normal((5, 6, 6, 4))
-    whole = nn.conv2d(x, Wt, padding=1), nn.conv2d_kernel_grad(x, g, Wt.shape, 1, 1)
-    for floats in (1, 2 * 6 * 6 * 27):
+    whole = _conv_outputs(x, Wt, g)
+    monkeypatch.setattr(nn, "_THREADS", threads)
+    for floats, sizes in ((1, [1] * 5), (2 * 6 * 6 * 27, [2, 2, 1])):
         monkeypatch.setattr(nn, "_CHUNK_FLOATS", floats)
-        assert len(list(nn._patch_rows(x, 3, 3, 1, 1))) == (5 if floats == 1 else 3)
-        np.testing.assert_allclose(nn.conv2d(x, Wt, padding=1), whole[0], rtol=1e-12)
-        np.testing.assert_allclose(nn.conv2d_kernel_grad(x, g, Wt.shape, 1, 1), whole[1], rtol=1e-12)
+        assert [b.stop - b.start for b in nn._conv_blocks(x, 3, 3, 1, 1)] == sizes
+        blocks = _conv_outputs(x, Wt, g)
+        for got, want in zip(blocks, whole):
+            np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+        with monkeypatch.context() as m:
+            m.setattr(nn, "_THREADS", 1)
+            for got, want in zip(_conv_outputs(x, Wt, g), blocks):
+                np.testing.assert_array_equal(got, want)
+            m.setattr(nn, "one_blas_thread", lambda: contextlib.nullcontext(False))
+            for got, want in zip(_conv_outputs(x, Wt, g), blocks):
+                np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
+def test_one_blas_thread_sets_and_restores_the_thread_count(monkeypatch):
+    control = _blas.blas_thread_control()
+    if control is None:
+        pytest.skip("NumPy's BLAS here is not an OpenBLAS whose thread count can be set")
+    set_threads, get_threads = control
+    before = get_threads()
+    try:
+        set_threads(2)
+        with _blas.one_blas_thread() as alone:
+            assert alone and get_threads() == 1
+            with _blas.one_blas_thread():
+                assert get_threads() == 1
+            assert get_threads() == 1
+        assert get_threads() == 2
+    finally:
+        set_threads(before)
+    monkeypatch.setattr(_blas, "_control", False)                  # no OpenBLAS found
+    with _blas.one_blas_thread() as alone:
+        assert alone is False
 
 
 def test_channel_sum_and_dot():
