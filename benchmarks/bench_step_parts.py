@@ -1,7 +1,8 @@
 """Where our training step's time goes, round by round, in one process: the whole step, the
-im2col copies inside the convolutions, the BLAS products (numpy.dot), batch norm and max-pooling
-(forward and VJP), and the rest (autograd, the loss, the update). Batch norm's per-channel
-sums are matrix-vector products, so a few ms of them are counted under numpy.dot too.
+convolutions forward (conv2d) and backward (both gradients, or the kernel's alone for the first
+layer), batch norm and max-pooling (forward and VJP), and the rest (autograd, the loss, the
+update). Each part is the wall-clock time of the calls that this thread makes, so work that
+the part hands to the worker threads (nn._in_blocks) is counted once.
 
 On a shared machine the step's speed swings from round to round with no change in the code;
 this shows which parts swing (benchmarks/bench_train.py gives only the totals). Same step as
@@ -17,24 +18,26 @@ import time
 from collections import defaultdict
 
 import numpy as np
+from autograd.extend import defvjp
 
 sys.path.insert(0, os.path.dirname(__file__))
 from bench_train import BATCH, BITS, CLASSES, NETWORKS, cpu_model, numpy_stepper  # noqa: E402
 
-from hclm_ref import nn  # noqa: E402
+from hclm_ref import network, nn  # noqa: E402
 from hclm_ref.proxies import hclm_proxies  # noqa: E402
 
 PARTS = {                  # part -> the functions whose time it sums (module, attribute)
-    "im2col": [(nn, "im2col")],
-    "numpy.dot": [(np, "dot")],
+    "conv forward": [(network, "conv2d")],
+    "conv backward": [(nn, "_conv2d_backward"), (nn, "conv2d_kernel_grad")],
     "batch norm": [(nn, "batch_norm_train"), (nn, "_bn_vjp_sums_in_blocks"),
                    (nn, "_bn_vjp_affine_in_blocks")],
-    "max-pool": [(nn, "_window_max"), (nn, "_to_maxima")],
+    "max-pool": [(nn, "_window_max")],
 }
+VJPS = {"max-pool": [(nn._window_max, nn._window_max_vjp)]}      # part -> (primitive, its VJP maker)
 
 
 def timed(seconds, part, fn):
-    """fn, adding the seconds each call takes to seconds[part]."""
+    """fn, adding the seconds each call takes to seconds[part] (wall-clock time on the calling thread)."""
     def wrapper(*args, **kwargs):
         start = time.perf_counter()
         try:
@@ -59,6 +62,10 @@ def main():
     for part, targets in PARTS.items():
         for module, name in targets:
             setattr(module, name, timed(seconds, part, getattr(module, name)))
+    for part, targets in VJPS.items():      # VJPs that run blocks on worker threads, timed whole
+        for primitive, make_vjp in targets:
+            defvjp(primitive, lambda *args, part=part, make_vjp=make_vjp:
+                   timed(seconds, part, make_vjp(*args)))
     print(f"machine: {cpu_model()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
           f"NumPy {np.__version__}; {args.network} network "
           f"{','.join(map(str, NETWORKS[args.network]))}, batch {BATCH}")

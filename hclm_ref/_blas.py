@@ -11,6 +11,7 @@ system, one_blas_thread() yields False and changes nothing.
 
 import contextlib
 import ctypes
+import os
 import threading
 
 import numpy  # noqa: F401  (loads the BLAS into the process)
@@ -18,6 +19,15 @@ import numpy  # noqa: F401  (loads the BLAS into the process)
 _NAMES = ("scipy_openblas{}64_", "scipy_openblas{}_64_", "openblas{}")
 _lock = threading.RLock()
 _control = None                          # (set, get) of OpenBLAS's thread count, False if none
+
+
+def _new_lock():
+    global _lock
+    _lock = threading.RLock()
+
+
+if hasattr(os, "register_at_fork"):      # a forked child gets the lock as it was, perhaps held
+    os.register_at_fork(after_in_child=_new_lock)
 
 
 def _find_openblas():
