@@ -71,7 +71,8 @@ def main():
           f"{','.join(map(str, NETWORKS[args.network]))}, batch {BATCH}")
     print(f"ms a step, mean over each round of {args.steps} steps\n")
     header = ["round", "step", *PARTS, "rest"]
-    print(" | ".join(f"{h:>10}" for h in header))
+    widths = [max(10, len(h)) for h in header]
+    print(" | ".join(f"{h:>{w}}" for h, w in zip(header, widths)))
     for r in range(args.rounds):
         seconds.clear()
         start = time.perf_counter()
@@ -80,7 +81,8 @@ def main():
         total = time.perf_counter() - start
         parts = [seconds[p] for p in PARTS]
         row = [total, *parts, total - sum(parts)]
-        print(" | ".join([f"{r + 1:>10}"] + [f"{1e3 * v / args.steps:10.1f}" for v in row]), flush=True)
+        cells = [f"{r + 1}"] + [f"{1e3 * v / args.steps:.1f}" for v in row]
+        print(" | ".join(f"{c:>{w}}" for c, w in zip(cells, widths)), flush=True)
 
 
 if __name__ == "__main__":
