@@ -2,7 +2,7 @@
 convolutions forward (conv2d) and backward (both gradients, or the kernel's alone for the first
 layer), batch norm and max-pooling (forward and VJP), and the rest (autograd, the loss, the
 update). Each part is the wall-clock time of the calls that this thread makes, so work that
-the part hands to the worker threads (nn._in_blocks) is counted once.
+the part hands to the worker threads (nn._on_threads) is counted once.
 
 On a shared machine the step's speed swings from round to round with no change in the code;
 this shows which parts swing (benchmarks/bench_train.py gives only the totals). Same step as

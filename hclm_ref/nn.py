@@ -133,13 +133,17 @@ def _batch_blocks(x):
     return [slice(start, min(start + step, len(x))) for start in range(0, len(x), step)]
 
 
-def _in_blocks(fn, x, blocks=None):
-    """[fn(b) for b in blocks] (by default _batch_blocks(x)): the blocks are dealt round-robin
-    to _THREADS runs, one run on this thread and the others on worker threads."""
+def _in_blocks(fn, x):
+    """[fn(b) for b in _batch_blocks(x)], on every core (_on_threads)."""
+    return _on_threads(fn, _batch_blocks(x))
+
+
+def _on_threads(fn, blocks):
+    """[fn(b) for b in blocks]: the blocks are dealt round-robin to _THREADS runs, one run on
+    this thread and the others on worker threads."""
     global _workers
-    blocks = _batch_blocks(x) if blocks is None else blocks
     runs = [blocks[i::_THREADS] for i in range(min(_THREADS, len(blocks)))]
-    if len(runs) == 1:
+    if len(runs) <= 1:
         return [fn(b) for b in blocks]
     if _workers is None:
         _workers = ThreadPoolExecutor(_THREADS - 1, thread_name_prefix="hclm_ref.nn")
@@ -185,19 +189,19 @@ def _patch_rows(x, kh, kw, stride, padding):
 
 
 def _in_conv_blocks(fn, x, kh, kw, stride, padding):
-    """[fn(b) for b in _conv_blocks(...)], in _in_blocks with one BLAS thread per product; where
-    the BLAS's thread count cannot be set, on this thread alone, the BLAS using every core."""
+    """[fn(b) for b in _conv_blocks(...)], on every core with one BLAS thread a product
+    (_on_threads); where the BLAS's thread count cannot be set, on this thread alone, the BLAS
+    using every core."""
     blocks = _conv_blocks(x, kh, kw, stride, padding)
     with one_blas_thread() as alone:
-        if alone:
-            return _in_blocks(fn, x, blocks)
-        return [fn(b) for b in blocks]
+        return _on_threads(fn, blocks) if alone else [fn(b) for b in blocks]
 
 
-def _summed(parts):
-    """The sum of a list of arrays in list order (block order: the same on any number of threads)."""
-    total = parts[0].copy()
-    for part in parts[1:]:
+def _summed(parts, shape, dtype):
+    """The sum of a list of arrays in list order (block order: the same on any number of
+    threads); zeros of the given shape for an empty batch."""
+    total = onp.zeros(shape, dtype)
+    for part in parts:
         total += part
     return total
 
@@ -256,7 +260,7 @@ def conv2d_kernel_grad(x, g, kernel_shape, stride=1, padding=0):
     kh, kw, cin, cout = kernel_shape
     parts = _in_conv_blocks(lambda b: onp.dot(_patch_rows(x[b], kh, kw, stride, padding).T,
                                               g[b].reshape(-1, cout)), x, kh, kw, stride, padding)
-    return _summed(parts).reshape(kernel_shape)
+    return _summed(parts, (kh * kw * cin, cout), onp.result_type(x, g)).reshape(kernel_shape)
 
 
 def _conv2d_backward(g, x, W, padding):
@@ -281,7 +285,7 @@ def _conv2d_backward_from_x(g, x, W, padding):
         dx[b] = col2im(cols, dx[b].shape, kh, kw, 1, padding)
         return onp.dot(_patch_rows(x[b], kh, kw, 1, padding).T, g_rows)
     parts = _in_conv_blocks(gradients, x, kh, kw, 1, padding)
-    return dx, _summed(parts).reshape(W.shape)
+    return dx, _summed(parts, (kh * kw * cin, cout), onp.result_type(x, g)).reshape(W.shape)
 
 
 def _conv2d_backward_from_g(g, x, W, padding):
@@ -296,7 +300,8 @@ def _conv2d_backward_from_g(g, x, W, padding):
         rows = _patch_rows(g[b], kh, kw, 1, kh - 1 - padding)
         onp.dot(rows, flipped, out=dx[b].reshape(rows.shape[0], cin))
         return onp.dot(x[b].reshape(-1, cin).T, rows)
-    dW = _summed(_in_conv_blocks(gradients, g, kh, kw, 1, kh - 1 - padding))
+    dW = _summed(_in_conv_blocks(gradients, g, kh, kw, 1, kh - 1 - padding),
+                 (cin, kh * kw * cout), onp.result_type(x, g))
     return dx, onp.ascontiguousarray(dW.reshape(cin, kh, kw, cout)[:, ::-1, ::-1].transpose(1, 2, 0, 3))
 
 

@@ -84,6 +84,9 @@ def test_conv_in_blocks_of_the_batch_on_any_number_of_threads(monkeypatch, threa
             m.setattr(nn, "one_blas_thread", lambda: contextlib.nullcontext(False))
             for got, want in zip(_conv_outputs(x, Wt, g), blocks):
                 np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+    empty = _conv_outputs(x[:0], Wt, g[:0])                    # no blocks at all: no images, zero dW
+    assert [a.shape for a in empty] == [(0, 6, 6, 4), Wt.shape] + [(0, 6, 6, 3), Wt.shape] * 2
+    assert not any(a.any() for a in empty)
 
 
 def test_one_blas_thread_sets_and_restores_the_thread_count(monkeypatch):
