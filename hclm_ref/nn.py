@@ -92,10 +92,21 @@ defvjp(col2im, lambda ans, cols, x_shape, kh, kw, stride, padding:
        lambda g: im2col(g, kh, kw, stride, padding))
 
 
+_SMALL_PRODUCT = 2 ** 22          # multiply-adds
+
+
 @primitive
 def matmul(A, B):
     """A @ B for 2-D arrays. autograd's own dot VJP goes through tensordot, which copies a
-    transposed operand; here BLAS reads the transposes in place."""
+    transposed operand; here BLAS reads the transposes in place.
+
+    Products of fewer than _SMALL_PRODUCT multiply-adds (the hashing layer's) run on one BLAS
+    thread: split between the cores they would gain microseconds, and OpenBLAS's worker thread
+    would then spin for about 0.1 s waiting for more, on the core that the next layers' blocks
+    need (_on_threads): the first convolutions of the backward pass took 1.5-1.7x as long."""
+    if A.shape[0] * A.shape[1] * B.shape[1] < _SMALL_PRODUCT:
+        with one_blas_thread():
+            return onp.dot(A, B)
     return onp.dot(A, B)
 
 

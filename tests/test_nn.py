@@ -296,3 +296,20 @@ def test_network_shapes_dtypes_and_float32_gradients():
     a, _ = network.init_params(np.random.default_rng(7), 12, widths=widths)
     b, _ = network.init_params(np.random.default_rng(7), 12, widths=widths)
     assert all(a[k].tobytes() == b[k].tobytes() for k in a)
+
+
+def test_small_products_run_on_one_blas_thread(monkeypatch):
+    # the hashing layer's product: one BLAS thread (no OpenBLAS worker left spinning); large: every core
+    entered = []
+
+    @contextlib.contextmanager
+    def recorded():
+        entered.append(True)
+        yield True
+    monkeypatch.setattr(nn, "one_blas_thread", recorded)
+    rng = np.random.default_rng(8)
+    for shape, small in (((128, 128, 48), True), ((256, 256, 64), False)):
+        A, B = rng.standard_normal(shape[:2]), rng.standard_normal(shape[1:])
+        entered.clear()
+        np.testing.assert_array_equal(nn.matmul(A, B), A @ B)
+        assert entered == ([True] if small else [])
