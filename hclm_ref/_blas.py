@@ -17,13 +17,15 @@ import threading
 import numpy  # noqa: F401  (loads the BLAS into the process)
 
 _NAMES = ("scipy_openblas{}64_", "scipy_openblas{}_64_", "openblas{}")
-_lock = threading.RLock()
 _control = None                          # (set, get) of OpenBLAS's thread count, False if none
+_lock = threading.Lock()                 # guards the two below, never held while products run
+_users = 0                               # one_blas_thread blocks open now, in any thread
+_before = None                           # the thread count to restore when the last one closes
 
 
 def _new_lock():
     global _lock
-    _lock = threading.RLock()
+    _lock = threading.Lock()
 
 
 if hasattr(os, "register_at_fork"):      # a forked child gets the lock as it was, perhaps held
@@ -63,16 +65,23 @@ def blas_thread_control():
 @contextlib.contextmanager
 def one_blas_thread():
     """Within the block, each BLAS product runs on the thread that calls it. Yields whether
-    that could be arranged; on leaving, the thread count is what it was."""
+    that could be arranged. Blocks may nest and overlap, in any threads: the first to open
+    sets the count to one, the last to close restores it."""
+    global _users, _before
     control = blas_thread_control()
     if control is None:
         yield False
         return
     set_threads, get_threads = control
     with _lock:
-        before = get_threads()
-        set_threads(1)
-        try:
-            yield True
-        finally:
-            set_threads(before)
+        if _users == 0:
+            _before = get_threads()
+            set_threads(1)
+        _users += 1
+    try:
+        yield True
+    finally:
+        with _lock:
+            _users -= 1
+            if _users == 0:
+                set_threads(_before)

@@ -1,6 +1,7 @@
 """Layers: gradient checks (order 2), the im2col/col2im adjoint, naive loop references."""
 
 import contextlib
+import threading
 
 import autograd.numpy as anp
 import numpy as np
@@ -102,6 +103,20 @@ def test_one_blas_thread_sets_and_restores_the_thread_count(monkeypatch):
             with _blas.one_blas_thread():
                 assert get_threads() == 1
             assert get_threads() == 1
+        assert get_threads() == 2
+        opened, close = threading.Event(), threading.Event()     # overlapping, in two threads
+
+        def other():
+            with _blas.one_blas_thread():
+                opened.set()
+                close.wait(10)
+        worker = threading.Thread(target=other)
+        with _blas.one_blas_thread():
+            worker.start()
+            opened.wait(10)
+        assert get_threads() == 1                                  # the other is still open
+        close.set()
+        worker.join(10)
         assert get_threads() == 2
     finally:
         set_threads(before)
