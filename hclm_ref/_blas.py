@@ -1,7 +1,7 @@
 """OpenBLAS's thread count, set to one while threads of ours each run products on their own block.
 
 NumPy's matrix products run on OpenBLAS's threads. When the work is already split between
-threads of ours (nn._in_blocks), each product should run on the core that called it, on the
+threads of ours (nn._on_threads), each product should run on the core that called it, on the
 patches that core has just written into its own cache, instead of being split again between
 the cores. NumPy's wheels ship OpenBLAS as scipy-openblas, whose thread count is set with
 scipy_openblas_set_num_threads64_ (openblas_set_num_threads in other builds); the library is

@@ -9,7 +9,7 @@ flipped) and conv2d_kernel_grad (patches^T g), all three built on im2col / col2i
 differentiable again, so gradients of every order flow. Batch norm and max-pooling are
 primitives with the textbook VJPs, written out because autograd's generic ones make a dozen
 full-size temporaries; with ReLU they run over cache-sized blocks of the batch on every core
-(_in_blocks).
+(_in_blocks), and so do the convolutions, with one BLAS thread a product (_in_conv_blocks).
 The network built from these layers is in network.py; slow loop definitions to check them
 against are in naive.py. Derived in tutorials/05-a-cnn-by-hand.md.
 Speed: benchmarks/bench_train.py (and hclm_ref/_memory.py for the allocator setting)."""
@@ -349,13 +349,17 @@ def _boxed(*values):
     return any(isbox(v) for v in values)
 
 
+def _largest_block_shape(x):
+    """The shape of x's first, and largest, block (_batch_blocks)."""
+    return (_batch_blocks(x)[0].stop,) + x.shape[1:]
+
+
 def _tiled(v, x):
-    """The per-channel vector v (C,) repeated to the shape of x's largest block (_batch_blocks);
-    block b uses its first len(x[b]) items (_fit). NumPy runs an operation on two arrays of one
-    shape as a single loop, but restarts it for every row of a broadcast operand: with v
-    broadcast, a product over a 1 MB block takes 1.6x as long."""
-    first = _batch_blocks(x)[0]
-    return onp.ascontiguousarray(onp.broadcast_to(v, (first.stop,) + x.shape[1:]))
+    """The per-channel vector v (C,) repeated to the shape of x's largest block; block b uses
+    its first len(x[b]) items (_fit). NumPy runs an operation on two arrays of one shape as a
+    single loop, but restarts it for every row of a broadcast operand: with v broadcast, a
+    product over a 1 MB block takes 1.6x as long."""
+    return onp.ascontiguousarray(onp.broadcast_to(v, _largest_block_shape(x)))
 
 
 def _fit(tiled, block):
@@ -381,7 +385,7 @@ def _block_channel_sum(x):
 def _zeros_like_blocks(x):
     """Zeros shaped like x's largest block, for max(x, 0): NumPy's maximum runs 4x slower
     against the scalar 0 than against an array of zeros."""
-    return onp.zeros((_batch_blocks(x)[0].stop,) + x.shape[1:], x.dtype)
+    return onp.zeros(_largest_block_shape(x), x.dtype)
 
 
 # ------------------------------------------------------- pooling, ReLU, batch norm
@@ -550,7 +554,8 @@ def _moments(x):
     """(count, mean, sum of squared deviations from the mean) per channel of one block x (..., C)."""
     count = x.size // x.shape[-1]
     mean = _block_channel_sum(x) * (1.0 / count)
-    centred = _rows(x) - onp.tile(mean, _rows(x).shape[1] // x.shape[-1])
+    rows = _rows(x)
+    centred = rows - onp.tile(mean, rows.shape[1] // x.shape[-1])
     centred *= centred
     return count, mean, _block_channel_sum(centred.reshape(x.shape))
 
